@@ -1,0 +1,82 @@
+"""Names of every map, queue and topic, derived from one namespace prefix.
+
+All components take their names from here so a test can run against uniquely named
+structures by changing ``SPACEGRID_NAMESPACE`` alone. The Hazelcast configuration in
+``hazelcast.yaml`` matches these names with wildcards (``*users``, ``*outbox.*``...).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+KINDS = ("users", "products", "orders")
+
+
+@dataclass(frozen=True)
+class Names:
+    namespace: str = ""
+    stripes: int = 8
+
+    # entity maps (one per kind) and their helpers
+    @property
+    def users(self) -> str:
+        return f"{self.namespace}users"
+
+    @property
+    def users_by_email(self) -> str:
+        return f"{self.namespace}users-by-email"
+
+    @property
+    def products(self) -> str:
+        return f"{self.namespace}products"
+
+    @property
+    def stock(self) -> str:
+        """Stock and product version live apart, so orders do not invalidate near caches."""
+        return f"{self.namespace}stock"
+
+    @property
+    def orders(self) -> str:
+        return f"{self.namespace}orders"
+
+    @property
+    def idempotency(self) -> str:
+        return f"{self.namespace}idempotency"
+
+    @property
+    def login_attempts(self) -> str:
+        return f"{self.namespace}login-attempts"
+
+    @property
+    def id_generator(self) -> str:
+        return f"{self.namespace}ids"
+
+    def entity_map(self, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown entity kind {kind!r}")
+        return f"{self.namespace}{kind}"
+
+    # the transactional outbox, striped by entity id
+    def outbox(self, stripe: int) -> str:
+        return f"{self.namespace}outbox.{stripe}"
+
+    def stripe_of(self, entity_id: str) -> int:
+        """Stable stripe of an entity id: every change of one entity goes to one queue (order)."""
+        return zlib.crc32(entity_id.encode()) % self.stripes
+
+    @property
+    def outboxes(self) -> list[str]:
+        return [self.outbox(i) for i in range(self.stripes)]
+
+    # Kafka topics (fixed names, prefixed only in tests)
+    def topic(self, kind: str) -> str:
+        return f"{self.namespace}spacegrid.{kind}"
+
+    @property
+    def deadletter_topic(self) -> str:
+        return f"{self.namespace}spacegrid.deadletter"
+
+    @property
+    def pump_control_topic(self) -> str:
+        return f"{self.namespace}spacegrid.pump-stripes"

@@ -1,0 +1,157 @@
+"""The grid port: everything units, pump, writer and reader need from the space.
+
+Two adapters implement it: :mod:`grid_config.local_grid` (in-process, embedded mode and
+unit tests) and :mod:`grid_config.hazelcast_grid` (a Hazelcast cluster). One contract test
+suite (``tests/contract/grid_contract.py``) runs against both.
+
+Values are JSON-able dicts; keys are strings. Entity dicts carry their id under ``"id"``;
+ids are decimal strings (Flake ids exceed 2^53) and order numerically, so paging orders
+by ``(len(id), id)``.
+
+Writes to entity maps go through :meth:`Grid.transact` only: the unit of work writes the
+entities *and* their change records (:meth:`Tx.record`) in one atomic step (G1).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
+
+from grid_config.events import ChangeEvent
+from grid_config.names import Names
+
+T = TypeVar("T")
+Value = dict[str, Any]
+
+
+def id_order(entity_id: str) -> tuple[int, str]:
+    """Sort key of decimal-string ids: numeric order without converting to int."""
+    return (len(entity_id), entity_id)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Value]
+    next_cursor: str | None
+
+
+class Tx(abc.ABC):
+    """A unit of work inside one grid transaction.
+
+    Synchronous on purpose: on Hazelcast a transaction is bound to the thread that began
+    it, so the whole unit of work runs in one worker thread, off the event loop. Keep it
+    free of I/O other than these calls. Raising any exception rolls everything back.
+    """
+
+    @abc.abstractmethod
+    def get(self, map_name: str, key: str) -> Value | None:
+        """Read ``key`` and lock it until the transaction ends (read-for-update)."""
+
+    @abc.abstractmethod
+    def put(self, map_name: str, key: str, value: Value) -> None:
+        """Write ``value`` under ``key`` when the transaction commits."""
+
+    @abc.abstractmethod
+    def delete(self, map_name: str, key: str) -> None:
+        """Remove ``key`` when the transaction commits."""
+
+    @abc.abstractmethod
+    def record(self, event: ChangeEvent) -> None:
+        """Append the change record of one changed entity to its outbox stripe.
+
+        Raises :class:`~grid_config.errors.BacklogFull` when the stripe is at its bound.
+        """
+
+
+class ChangeBatch(abc.ABC):
+    """Change records taken from one outbox stripe, held until shipped.
+
+    The records stay in the grid (invisible to other takers) until :meth:`commit`;
+    :meth:`rollback`, or the death of the taker, puts them back in their original order.
+    """
+
+    events: list[ChangeEvent]
+
+    @abc.abstractmethod
+    async def commit(self) -> None:
+        """Forget the records: call only after Kafka acknowledged every one of them."""
+
+    @abc.abstractmethod
+    async def rollback(self) -> None:
+        """Return the records to the stripe, in order, for a later take."""
+
+
+class Grid(abc.ABC):
+    """The space: partitioned maps, a transactional outbox and an id generator."""
+
+    names: Names
+
+    async def start(self) -> None:
+        """Connect (adapters connect here, never at import or construction)."""
+
+    async def close(self) -> None:
+        """Disconnect and release threads."""
+
+    # ---- reads -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get(self, map_name: str, key: str) -> Value | None: ...
+
+    @abc.abstractmethod
+    async def get_many(self, map_name: str, keys: Sequence[str]) -> dict[str, Value]: ...
+
+    @abc.abstractmethod
+    async def query(
+        self,
+        map_name: str,
+        equals: Mapping[str, Any] | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Entities whose fields equal ``equals``, with id after cursor ``after``, by id."""
+
+    @abc.abstractmethod
+    def entries(self, map_name: str, batch: int = 1000) -> AsyncIterator[tuple[str, Value]]:
+        """Every entry of a map, in batches (drift check, benchmarks)."""
+
+    @abc.abstractmethod
+    async def size(self, map_name: str) -> int: ...
+
+    # ---- single-key writes outside transactions (helper maps, never entities) ------
+    @abc.abstractmethod
+    async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None: ...
+
+    @abc.abstractmethod
+    async def put_if_absent(
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None
+    ) -> Value | None:
+        """Store ``value`` if ``key`` is free; return the existing value otherwise."""
+
+    @abc.abstractmethod
+    async def replace_if_same(self, map_name: str, key: str, expected: Value, new: Value) -> bool:
+        """Compare-and-set on the whole value."""
+
+    @abc.abstractmethod
+    async def delete(self, map_name: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    async def put_all(self, map_name: str, entries: Mapping[str, Value]) -> None:
+        """Bulk load (cold start by the reader); bypasses the outbox on purpose."""
+
+    # ---- ids and transactions ------------------------------------------------------
+    @abc.abstractmethod
+    async def new_id(self) -> str:
+        """A cluster-unique, roughly time-ordered id as a decimal string."""
+
+    @abc.abstractmethod
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 10.0) -> T:
+        """Run ``work`` in one atomic transaction (entities + change records) and commit."""
+
+    # ---- outbox (pump side) --------------------------------------------------------
+    @abc.abstractmethod
+    async def backlog(self) -> int:
+        """Change records still in the grid, over all stripes (the G7 figure)."""
+
+    @abc.abstractmethod
+    async def take_changes(self, stripe: int, max_items: int) -> ChangeBatch:
+        """Take up to ``max_items`` records from one stripe, oldest first, without waiting."""
