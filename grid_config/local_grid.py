@@ -1,0 +1,278 @@
+"""In-process adapter of the grid port: the embedded mode's space and the unit tests' grid.
+
+Everything lives in dicts guarded by one lock; values are stored as canonical orjson
+bytes (sorted keys), so callers can never mutate what is stored and compare-and-set
+compares the same canonical form the Hazelcast adapter compares.
+
+Transactions run ``work(tx)`` synchronously under the lock with staged writes, applied
+only if ``work`` returns: atomic and serial, which makes the in-process adapter the
+reference the contract suite holds the Hazelcast adapter to.
+
+Backlog (G7): each outbox stripe is a deque bounded by ``ceil(backlog_limit / stripes)``
+counting both the records waiting in the stripe and the records taken from it but not
+yet committed (in flight), so a rollback can always put them back. ``backlog()`` reports
+the same sum over all stripes: every change record still held by the grid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
+
+import orjson
+
+from grid_config.errors import BacklogFull
+from grid_config.events import ChangeEvent
+from grid_config.names import Names
+from grid_config.ports import ChangeBatch, Grid, Page, Tx, Value, id_order
+
+T = TypeVar("T")
+
+#: Flake-style ids: milliseconds since this epoch (2018-01-01 UTC, like Hazelcast) << 22 | counter
+_EPOCH_MS = 1514764800000
+_SEQ_BITS = 22
+
+
+def _encode(value: Value) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass
+class _Entry:
+    data: bytes
+    expires_at: float | None = None  # time.monotonic() deadline
+
+    def alive(self, now: float) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
+@dataclass
+class _Stripe:
+    waiting: deque[bytes] = field(default_factory=deque)
+    in_flight: int = 0
+
+    @property
+    def held(self) -> int:
+        return len(self.waiting) + self.in_flight
+
+
+class _LocalTx(Tx):
+    """Stages writes and records; :meth:`LocalGrid.transact` applies them on success."""
+
+    def __init__(self, grid: "LocalGrid") -> None:
+        self._grid = grid
+        self.writes: dict[tuple[str, str], bytes | None] = {}
+        self.records: list[tuple[int, bytes]] = []
+        self._staged_per_stripe: dict[int, int] = {}
+
+    def get(self, map_name: str, key: str) -> Value | None:
+        if (map_name, key) in self.writes:
+            data = self.writes[(map_name, key)]
+            return None if data is None else orjson.loads(data)
+        return self._grid._read(map_name, key)
+
+    def put(self, map_name: str, key: str, value: Value) -> None:
+        self.writes[(map_name, key)] = _encode(value)
+
+    def delete(self, map_name: str, key: str) -> None:
+        self.writes[(map_name, key)] = None
+
+    def record(self, event: ChangeEvent) -> None:
+        stripe = self._grid.names.stripe_of(event.id)
+        staged = self._staged_per_stripe.get(stripe, 0)
+        if self._grid._stripes[stripe].held + staged >= self._grid.stripe_bound:
+            raise BacklogFull(
+                f"outbox stripe {stripe} holds {self._grid.stripe_bound} records (its bound)"
+            )
+        self._staged_per_stripe[stripe] = staged + 1
+        self.records.append((stripe, event.to_bytes()))
+
+
+class _LocalChangeBatch(ChangeBatch):
+    def __init__(self, grid: "LocalGrid", stripe: int, raw: list[bytes]) -> None:
+        self._grid = grid
+        self._stripe = stripe
+        self._raw = raw
+        self._done = False
+        self.events = [ChangeEvent.from_bytes(r) for r in raw]
+
+    async def commit(self) -> None:
+        with self._grid._lock:
+            if not self._done:
+                self._done = True
+                self._grid._stripes[self._stripe].in_flight -= len(self._raw)
+
+    async def rollback(self) -> None:
+        with self._grid._lock:
+            if not self._done:
+                self._done = True
+                stripe = self._grid._stripes[self._stripe]
+                stripe.in_flight -= len(self._raw)
+                stripe.waiting.extendleft(reversed(self._raw))
+
+
+class LocalGrid(Grid):
+    """The grid in one process: dicts, one lock, bounded outbox deques."""
+
+    def __init__(self, names: Names, backlog_limit: int) -> None:
+        if backlog_limit < 1:
+            raise ValueError("backlog_limit must be >= 1")
+        self.names = names
+        self.backlog_limit = backlog_limit
+        self.stripe_bound = math.ceil(backlog_limit / names.stripes)
+        # a threading lock (not asyncio): critical sections never await, and embedded
+        # helpers running in worker threads stay safe too
+        self._lock = threading.RLock()
+        self._maps: dict[str, dict[str, _Entry]] = {}
+        self._stripes = [_Stripe() for _ in range(names.stripes)]
+        self._last_id = 0
+
+    # ---- internals (call with the lock held) ------------------------------------
+    def _map(self, map_name: str) -> dict[str, _Entry]:
+        return self._maps.setdefault(map_name, {})
+
+    def _live(self, map_name: str, key: str) -> _Entry | None:
+        m = self._map(map_name)
+        entry = m.get(key)
+        if entry is not None and not entry.alive(time.monotonic()):
+            del m[key]
+            return None
+        return entry
+
+    def _read(self, map_name: str, key: str) -> Value | None:
+        entry = self._live(map_name, key)
+        return None if entry is None else orjson.loads(entry.data)
+
+    def _live_items(self, map_name: str) -> list[tuple[str, bytes]]:
+        now = time.monotonic()
+        m = self._map(map_name)
+        dead = [k for k, e in m.items() if not e.alive(now)]
+        for k in dead:
+            del m[k]
+        return [(k, e.data) for k, e in m.items()]
+
+    @staticmethod
+    def _deadline(ttl_s: float | None) -> float | None:
+        return None if ttl_s is None else time.monotonic() + ttl_s
+
+    # ---- reads -------------------------------------------------------------------
+    async def get(self, map_name: str, key: str) -> Value | None:
+        with self._lock:
+            return self._read(map_name, key)
+
+    async def get_many(self, map_name: str, keys: Sequence[str]) -> dict[str, Value]:
+        with self._lock:
+            found = {k: self._live(map_name, k) for k in keys}
+            return {k: orjson.loads(e.data) for k, e in found.items() if e is not None}
+
+    async def query(
+        self,
+        map_name: str,
+        equals: Mapping[str, Any] | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        with self._lock:
+            items = self._live_items(map_name)
+        if after is not None:
+            cursor = id_order(after)
+            items = [(k, d) for k, d in items if id_order(k) > cursor]
+        items.sort(key=lambda kv: id_order(kv[0]))
+        page: list[tuple[str, Value]] = []
+        wanted = dict(equals or {})
+        for key, data in items:
+            value = orjson.loads(data)
+            if all(value.get(f) == v for f, v in wanted.items()):
+                page.append((key, value))
+                if len(page) > limit:
+                    break
+        more = len(page) > limit
+        page = page[:limit]
+        return Page(items=[v for _, v in page], next_cursor=page[-1][0] if more else None)
+
+    async def entries(self, map_name: str, batch: int = 1000) -> AsyncIterator[tuple[str, Value]]:
+        with self._lock:
+            items = self._live_items(map_name)
+        for i in range(0, len(items), batch):
+            for key, data in items[i : i + batch]:
+                yield key, orjson.loads(data)
+            await asyncio.sleep(0)
+
+    async def size(self, map_name: str) -> int:
+        with self._lock:
+            return len(self._live_items(map_name))
+
+    # ---- single-key writes ---------------------------------------------------------
+    async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None:
+        data = _encode(value)
+        with self._lock:
+            self._map(map_name)[key] = _Entry(data, self._deadline(ttl_s))
+
+    async def put_if_absent(
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None
+    ) -> Value | None:
+        data = _encode(value)
+        with self._lock:
+            existing = self._live(map_name, key)
+            if existing is not None:
+                return orjson.loads(existing.data)
+            self._map(map_name)[key] = _Entry(data, self._deadline(ttl_s))
+            return None
+
+    async def replace_if_same(self, map_name: str, key: str, expected: Value, new: Value) -> bool:
+        old_data, new_data = _encode(expected), _encode(new)
+        with self._lock:
+            existing = self._live(map_name, key)
+            if existing is None or existing.data != old_data:
+                return False
+            existing.data = new_data  # keeps its TTL, as Hazelcast's replace does
+            return True
+
+    async def delete(self, map_name: str, key: str) -> None:
+        with self._lock:
+            self._map(map_name).pop(key, None)
+
+    async def put_all(self, map_name: str, entries: Mapping[str, Value]) -> None:
+        encoded = {k: _Entry(_encode(v)) for k, v in entries.items()}
+        with self._lock:
+            self._map(map_name).update(encoded)
+
+    # ---- ids and transactions ------------------------------------------------------
+    async def new_id(self) -> str:
+        with self._lock:
+            now = (int(time.time() * 1000) - _EPOCH_MS) << _SEQ_BITS
+            self._last_id = max(self._last_id + 1, now)
+            return str(self._last_id)
+
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 10.0) -> T:
+        """Run ``work`` under the lock; apply its staged writes and records only if it returns."""
+        with self._lock:
+            tx = _LocalTx(self)
+            result = work(tx)
+            for (map_name, key), data in tx.writes.items():
+                if data is None:
+                    self._map(map_name).pop(key, None)
+                else:
+                    self._map(map_name)[key] = _Entry(data)
+            for stripe, raw in tx.records:
+                self._stripes[stripe].waiting.append(raw)
+            return result
+
+    # ---- outbox ----------------------------------------------------------------------
+    async def backlog(self) -> int:
+        with self._lock:
+            return sum(s.held for s in self._stripes)
+
+    async def take_changes(self, stripe: int, max_items: int) -> ChangeBatch:
+        with self._lock:
+            s = self._stripes[stripe]
+            raw = [s.waiting.popleft() for _ in range(min(max_items, len(s.waiting)))]
+            s.in_flight += len(raw)
+        return _LocalChangeBatch(self, stripe, raw)

@@ -1,0 +1,1 @@
+"""Contract suites: written once against a port, run by a subclass per adapter."""

@@ -1,0 +1,372 @@
+"""The grid port's contract, written once and run against every adapter.
+
+``GridContract`` is not collected by itself (no ``Test`` prefix); each adapter's test
+module subclasses it as ``TestXxxGridContract`` and provides the ``grid_factory``
+fixture: an async callable ``make(names, backlog_limit) -> Grid`` returning a *started*
+grid, closing whatever it made at teardown. Tests use the ``namespace`` fixture for
+unique map and queue names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+from grid_config.errors import BacklogFull
+from grid_config.events import ChangeEvent
+from grid_config.names import Names
+from grid_config.ports import Grid, Tx, id_order
+from tests.support.eventually import eventually_async
+
+GridFactory = Callable[[Names, int], Awaitable[Grid]]
+STRIPES = 4
+
+
+def event(entity_id: str, version: int = 1, kind: str = "products", **state: Any) -> ChangeEvent:
+    return ChangeEvent(kind=kind, op="upsert", id=entity_id, version=version,
+                       state={"id": entity_id, "version": version, **state})
+
+
+def ids_in_stripe(names: Names, stripe: int, count: int, start: int = 1000) -> list[str]:
+    """Decimal ids that all hash to ``stripe``."""
+    found: list[str] = []
+    i = start
+    while len(found) < count:
+        if names.stripe_of(str(i)) == stripe:
+            found.append(str(i))
+        i += 1
+    return found
+
+
+async def drain(grid: Grid, stripe: int) -> list[ChangeEvent]:
+    """Take and commit everything in one stripe."""
+    out: list[ChangeEvent] = []
+    while True:
+        batch = await grid.take_changes(stripe, 100)
+        if not batch.events:
+            await batch.commit()
+            return out
+        out.extend(batch.events)
+        await batch.commit()
+
+
+class GridContract:
+    """Behaviour every Grid adapter must show. Subclass with a ``grid_factory`` fixture."""
+
+    @pytest.fixture
+    def names(self, namespace: str) -> Names:
+        return Names(namespace=namespace, stripes=STRIPES)
+
+    @pytest.fixture
+    async def grid(self, grid_factory: GridFactory, names: Names) -> Grid:
+        return await grid_factory(names, 10_000)
+
+    # ---- single-key operations ------------------------------------------------------
+    async def test_get_missing_is_none(self, grid: Grid) -> None:
+        assert await grid.get(grid.names.products, "404") is None
+
+    async def test_put_then_get_returns_an_independent_copy(self, grid: Grid) -> None:
+        m = grid.names.products
+        value = {"id": "1", "name": "lamp", "tags": ["a"], "price_cents": 1299}
+        await grid.put(m, "1", value)
+        value["tags"].append("mutated-after-put")
+        got = await grid.get(m, "1")
+        assert got == {"id": "1", "name": "lamp", "tags": ["a"], "price_cents": 1299}
+        got["name"] = "mutated-after-get"
+        assert (await grid.get(m, "1"))["name"] == "lamp"
+
+    async def test_get_many_returns_only_present_keys(self, grid: Grid) -> None:
+        m = grid.names.users
+        for k in ("1", "2", "3"):
+            await grid.put(m, k, {"id": k})
+        assert await grid.get_many(m, ["1", "3", "99"]) == {"1": {"id": "1"}, "3": {"id": "3"}}
+        assert await grid.get_many(m, []) == {}
+
+    async def test_put_if_absent(self, grid: Grid) -> None:
+        m = grid.names.users_by_email
+        assert await grid.put_if_absent(m, "a@x.io", {"user_id": "1"}) is None
+        assert await grid.put_if_absent(m, "a@x.io", {"user_id": "2"}) == {"user_id": "1"}
+        assert await grid.get(m, "a@x.io") == {"user_id": "1"}
+
+    async def test_put_with_ttl_expires(self, grid: Grid) -> None:
+        m = grid.names.login_attempts
+        await grid.put(m, "k", {"n": 1}, ttl_s=1)
+        await grid.put(m, "forever", {"n": 1})
+        assert await grid.get(m, "k") == {"n": 1}
+
+        async def gone() -> None:
+            assert await grid.get(m, "k") is None
+
+        await eventually_async(gone, timeout=15)
+        assert await grid.get(m, "forever") == {"n": 1}
+
+    async def test_put_if_absent_with_ttl_frees_the_key_after_expiry(self, grid: Grid) -> None:
+        m = grid.names.idempotency
+        assert await grid.put_if_absent(m, "key", {"first": True}, ttl_s=1) is None
+        assert await grid.put_if_absent(m, "key", {"first": False}, ttl_s=1) == {"first": True}
+
+        async def free_again() -> None:
+            assert await grid.put_if_absent(m, "key", {"second": True}) is None
+
+        await eventually_async(free_again, timeout=15)
+        assert await grid.get(m, "key") == {"second": True}
+
+    async def test_replace_if_same_is_compare_and_set_on_the_value(self, grid: Grid) -> None:
+        m = grid.names.products
+        await grid.put(m, "1", {"id": "1", "version": 1, "name": "a"})
+        # same value, other key order: still "same"
+        assert await grid.replace_if_same(m, "1", {"name": "a", "version": 1, "id": "1"},
+                                          {"id": "1", "version": 2, "name": "b"})
+        assert not await grid.replace_if_same(m, "1", {"id": "1", "version": 1, "name": "a"},
+                                              {"id": "1", "version": 3, "name": "c"})
+        assert await grid.get(m, "1") == {"id": "1", "version": 2, "name": "b"}
+        assert not await grid.replace_if_same(m, "missing", {"id": "x"}, {"id": "y"})
+        assert await grid.get(m, "missing") is None
+
+    async def test_delete(self, grid: Grid) -> None:
+        m = grid.names.products
+        await grid.put(m, "1", {"id": "1"})
+        await grid.delete(m, "1")
+        assert await grid.get(m, "1") is None
+        await grid.delete(m, "never-there")  # no error
+
+    async def test_put_all_and_size(self, grid: Grid) -> None:
+        m = grid.names.orders
+        assert await grid.size(m) == 0
+        await grid.put_all(m, {str(i): {"id": str(i), "n": i} for i in range(1, 251)})
+        assert await grid.size(m) == 250
+        got = await grid.get_many(m, ["1", "250"])
+        assert got == {"1": {"id": "1", "n": 1}, "250": {"id": "250", "n": 250}}
+        await grid.put_all(m, {})
+
+    async def test_entries_yields_every_entry_once(self, grid: Grid) -> None:
+        m = grid.names.orders
+        expected = {str(i): {"id": str(i)} for i in range(1, 38)}
+        await grid.put_all(m, expected)
+        seen: dict[str, Any] = {}
+        async for key, value in grid.entries(m, batch=10):
+            assert key not in seen
+            seen[key] = value
+        assert seen == expected
+
+    # ---- query ------------------------------------------------------------------------
+    async def test_query_pages_in_numeric_id_order_with_cursor(self, grid: Grid) -> None:
+        m = grid.names.products
+        keys = ["9", "10", "11", "99", "100", "101", "1000", "5", "12345678901234567"]
+        await grid.put_all(m, {k: {"id": k, "category": "c"} for k in keys})
+        ordered = sorted(keys, key=id_order)
+        seen: list[str] = []
+        cursor = None
+        pages = 0
+        while True:
+            page = await grid.query(m, after=cursor, limit=4)
+            pages += 1
+            seen += [v["id"] for v in page.items]
+            if page.next_cursor is None:
+                break
+            assert page.next_cursor == page.items[-1]["id"]
+            cursor = page.next_cursor
+        assert seen == ordered
+        assert pages == 3
+
+    async def test_query_exact_last_page_has_no_cursor(self, grid: Grid) -> None:
+        m = grid.names.products
+        await grid.put_all(m, {str(i): {"id": str(i)} for i in range(1, 5)})
+        page = await grid.query(m, limit=4)
+        assert [v["id"] for v in page.items] == ["1", "2", "3", "4"]
+        assert page.next_cursor is None
+        empty = await grid.query(m, after="4", limit=4)
+        assert empty.items == [] and empty.next_cursor is None
+
+    async def test_query_filters_by_equal_fields(self, grid: Grid) -> None:
+        m = grid.names.products
+        data = {}
+        for i in range(1, 31):
+            data[str(i)] = {"id": str(i), "category": "books" if i % 3 == 0 else "toys",
+                            "price_cents": 100 if i % 2 == 0 else 200}
+        await grid.put_all(m, data)
+        books = await grid.query(m, equals={"category": "books"}, limit=200)
+        assert [v["id"] for v in books.items] == [str(i) for i in range(3, 31, 3)]
+        first = await grid.query(m, equals={"category": "books"}, limit=4)
+        assert [v["id"] for v in first.items] == ["3", "6", "9", "12"]
+        rest = await grid.query(m, equals={"category": "books"}, after=first.next_cursor, limit=50)
+        assert [v["id"] for v in rest.items] == ["15", "18", "21", "24", "27", "30"]
+        assert rest.next_cursor is None
+        cheap_books = await grid.query(m, equals={"category": "books", "price_cents": 100})
+        assert [v["id"] for v in cheap_books.items] == ["6", "12", "18", "24", "30"]
+        assert (await grid.query(m, equals={"category": "none"})).items == []
+
+    async def test_query_with_generated_ids(self, grid: Grid) -> None:
+        m = grid.names.orders
+        ids = [await grid.new_id() for _ in range(7)]
+        await grid.put_all(m, {i: {"id": i, "user_id": "u1"} for i in ids})
+        page1 = await grid.query(m, equals={"user_id": "u1"}, limit=5)
+        page2 = await grid.query(m, equals={"user_id": "u1"}, after=page1.next_cursor, limit=5)
+        assert [v["id"] for v in page1.items + page2.items] == sorted(ids, key=id_order)
+
+    # ---- ids ----------------------------------------------------------------------------
+    async def test_new_id_unique_decimal_and_time_ordered(self, grid: Grid) -> None:
+        first = [await grid.new_id() for _ in range(300)]
+        more = await asyncio.gather(*(grid.new_id() for _ in range(200)))
+        assert all(i.isdigit() and not i.startswith("0") for i in first + list(more))
+        assert len(set(first) | set(more)) == 500
+        await asyncio.sleep(0.05)  # ids are roughly time-ordered: a later call gets a larger id
+        later = await grid.new_id()
+        assert id_order(later) > max(id_order(i) for i in first + list(more))
+
+    # ---- transactions and change records --------------------------------------------
+    async def test_transact_commits_writes_and_records(self, grid: Grid) -> None:
+        n = grid.names
+
+        def work(tx: Tx) -> str:
+            assert tx.get(n.products, "1") is None
+            tx.put(n.products, "1", {"id": "1", "version": 1})
+            tx.put(n.stock, "1", {"stock": 5})
+            assert tx.get(n.products, "1") == {"id": "1", "version": 1}  # own writes visible
+            tx.record(event("1", 1))
+            return "done"
+
+        assert await grid.transact(work) == "done"
+        assert await grid.get(n.products, "1") == {"id": "1", "version": 1}
+        assert await grid.get(n.stock, "1") == {"stock": 5}
+        assert await grid.backlog() == 1
+        events = await drain(grid, n.stripe_of("1"))
+        assert [(e.id, e.version) for e in events] == [("1", 1)]
+        assert await grid.backlog() == 0
+
+    async def test_transact_delete(self, grid: Grid) -> None:
+        n = grid.names
+        await grid.put(n.orders, "7", {"id": "7"})
+
+        def work(tx: Tx) -> None:
+            tx.delete(n.orders, "7")
+            assert tx.get(n.orders, "7") is None
+
+        await grid.transact(work)
+        assert await grid.get(n.orders, "7") is None
+
+    async def test_transact_exception_writes_nothing(self, grid: Grid) -> None:
+        n = grid.names
+        await grid.put(n.products, "1", {"id": "1", "version": 1})
+
+        class Boom(Exception):
+            pass
+
+        def work(tx: Tx) -> None:
+            tx.put(n.products, "1", {"id": "1", "version": 2})
+            tx.put(n.products, "2", {"id": "2", "version": 1})
+            tx.delete(n.orders, "3")
+            tx.record(event("1", 2))
+            tx.record(event("2", 1))
+            raise Boom("business rule says no")
+
+        with pytest.raises(Boom):
+            await grid.transact(work)
+        assert await grid.get(n.products, "1") == {"id": "1", "version": 1}
+        assert await grid.get(n.products, "2") is None
+        assert await grid.backlog() == 0
+
+    async def test_records_keep_per_stripe_order(self, grid: Grid) -> None:
+        n = grid.names
+        a, b = ids_in_stripe(n, 1, 2)
+        for version in range(1, 11):
+            def work(tx: Tx, v: int = version) -> None:
+                tx.put(n.products, a, {"id": a, "version": v})
+                tx.record(event(a, v))
+                tx.record(event(b, v))
+            await grid.transact(work)
+        events = await drain(grid, 1)
+        assert [(e.id, e.version) for e in events] == [
+            (i, v) for v in range(1, 11) for i in (a, b)
+        ]
+        for other in (0, 2, 3):
+            assert await drain(grid, other) == []
+
+    async def test_concurrent_transactions_lose_no_update(self, grid: Grid) -> None:
+        n = grid.names
+        await grid.put(n.stock, "42", {"id": "42", "stock": 0})
+
+        def increment(tx: Tx) -> int:
+            current = tx.get(n.stock, "42")
+            assert current is not None
+            new = current["stock"] + 1
+            tx.put(n.stock, "42", {"id": "42", "stock": new})
+            tx.record(event("42", new))
+            return new
+
+        results = await asyncio.gather(*(grid.transact(increment, timeout_s=60) for _ in range(50)))
+        assert sorted(results) == list(range(1, 51))
+        assert await grid.get(n.stock, "42") == {"id": "42", "stock": 50}
+        assert await grid.backlog() == 50
+        events = await drain(grid, n.stripe_of("42"))
+        assert [e.version for e in events] == list(range(1, 51))  # commit order = record order
+
+    async def test_backlog_full_at_the_bound_writes_nothing(
+        self, grid_factory: GridFactory, names: Names
+    ) -> None:
+        grid = await grid_factory(names, STRIPES * 2)  # 2 records per stripe
+        a, b, c = ids_in_stripe(names, 2, 3)
+        other = ids_in_stripe(names, 3, 1)[0]
+
+        def write(entity_id: str, *also: str) -> Callable[[Tx], None]:
+            def work(tx: Tx) -> None:
+                for i in (entity_id, *also):
+                    tx.put(names.products, i, {"id": i})
+                    tx.record(event(i))
+            return work
+
+        await grid.transact(write(a))
+        # the second record of this transaction overflows stripe 2: neither is written
+        with pytest.raises(BacklogFull):
+            await grid.transact(write(other, b, c))
+        assert await grid.get_many(names.products, [other, b, c]) == {}
+        assert await grid.backlog() == 1
+        await grid.transact(write(b))
+        with pytest.raises(BacklogFull):
+            await grid.transact(write(c))
+        assert await grid.get(names.products, c) is None
+        assert await grid.backlog() == 2
+        await grid.transact(write(other))  # other stripes still accept
+        assert [e.id for e in await drain(grid, 2)] == [a, b]
+        await grid.transact(write(c))  # room again once shipped
+        assert await grid.get(names.products, c) == {"id": c}
+
+    async def test_take_changes_commit_rollback_and_invisibility(self, grid: Grid) -> None:
+        n = grid.names
+        ids = ids_in_stripe(n, 0, 5)
+        for i in ids:
+            def work(tx: Tx, i: str = i) -> None:
+                tx.record(event(i))
+            await grid.transact(work)
+        assert await grid.backlog() == 5
+
+        first = await grid.take_changes(0, 3)
+        assert [e.id for e in first.events] == ids[:3]
+        second = await grid.take_changes(0, 10)  # the taken three are invisible
+        assert [e.id for e in second.events] == ids[3:]
+        third = await grid.take_changes(0, 10)
+        assert third.events == []
+        await third.commit()
+
+        await first.rollback()  # back at the head, in their original order
+        await second.commit()
+        again = await grid.take_changes(0, 2)
+        assert [e.id for e in again.events] == ids[:2]
+        await again.commit()
+        assert await grid.backlog() == 1
+        last = await grid.take_changes(0, 10)
+        assert [e.id for e in last.events] == [ids[2]]
+        await last.commit()
+        assert await grid.backlog() == 0
+
+    async def test_taken_events_round_trip_intact(self, grid: Grid) -> None:
+        n = grid.names
+        sent = ChangeEvent(kind="orders", op="delete", id="77", version=3,
+                           state={"id": "77", "lines": [{"product_id": "1", "quantity": 2}]},
+                           request_id="req-1")
+        await grid.transact(lambda tx: tx.record(sent))
+        batch = await grid.take_changes(n.stripe_of("77"), 10)
+        assert batch.events == [sent]
+        await batch.commit()
