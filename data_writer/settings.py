@@ -1,0 +1,20 @@
+"""Settings of the data writer: the common ones plus the write schedule (DESIGN §4)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from grid_config.settings import CommonSettings
+
+
+class WriterSettings(CommonSettings):
+    """A batch closes at ``write_batch_size`` events or ``write_interval_ms``, whichever first."""
+
+    write_batch_size: int = Field(default=500, ge=1, le=100_000)
+    write_interval_ms: int = Field(default=1000, ge=1, le=600_000)
+    #: an order whose user/products are still missing after this long is dead-lettered
+    write_defer_max_age_s: float = Field(default=3600.0, gt=0)
+    #: how many deferred orders one retry pass looks at (bounds memory)
+    write_defer_page: int = Field(default=1000, ge=1, le=100_000)
+    #: seconds a worker may be silent before the broker rebalances its partitions away
+    writer_session_timeout_s: float = Field(default=8.0, ge=1.0, le=300.0)
