@@ -1,0 +1,95 @@
+"""The pump's Prometheus metrics, in a registry of its own (one per pump instance).
+
+A private registry keeps several pumps (tests, the embedded process) from colliding in
+prometheus-client's global one; ``render()`` serves it on ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from grid_config.events import parse_iso
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def age_seconds(changed_at: str, now: float | None = None) -> float:
+    """Seconds since an event's ``changed_at`` (never negative: clocks may skew a little)."""
+    now = time.time() if now is None else now
+    return max(0.0, now - parse_iso(changed_at).timestamp())
+
+
+class PumpMetrics:
+    """Backlog, oldest-record age, shipped changes (and their rate), publish failures."""
+
+    def __init__(self, rate_window_s: float = 10.0) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.backlog = Gauge(
+            "spacegrid_pump_backlog",
+            "Change records still in the grid (un-shipped, over all stripes; the G7 figure)",
+            registry=self.registry,
+        )
+        self.oldest_age = Gauge(
+            "spacegrid_pump_oldest_record_age_seconds",
+            "Age (now - changed_at) of the oldest un-shipped record seen at the head of an owned stripe",
+            registry=self.registry,
+        )
+        self.shipped = Counter(
+            "spacegrid_pump_shipped",
+            "Change records published, acknowledged by the broker, and removed from the grid",
+            registry=self.registry,
+        )
+        self.rate = Gauge(
+            "spacegrid_pump_changes_per_second",
+            "Changes shipped per second over the last rate window",
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "spacegrid_pump_publish_failures",
+            "Batches whose publication failed and were rolled back for a retry",
+            registry=self.registry,
+        )
+        self.owned = Gauge(
+            "spacegrid_pump_owned_stripes", "Outbox stripes this pump drains", registry=self.registry
+        )
+        self._window_s = rate_window_s
+        self._recent: deque[tuple[float, int]] = deque()
+        self._head_age: dict[int, float] = {}
+
+    # ---- updates from the shipping loop ----------------------------------------------
+    def record_shipped(self, count: int) -> None:
+        self.shipped.inc(count)
+        self._recent.append((time.monotonic(), count))
+
+    def record_failure(self) -> None:
+        self.failures.inc()
+
+    def record_head(self, stripe: int, changed_at: str | None) -> None:
+        """Age of the record at a stripe's head when taken (None: the stripe was empty)."""
+        if changed_at is None:
+            self._head_age.pop(stripe, None)
+        else:
+            self._head_age[stripe] = age_seconds(changed_at)
+        self.oldest_age.set(max(self._head_age.values(), default=0.0))
+
+    def forget_stripe(self, stripe: int) -> None:
+        self.record_head(stripe, None)
+
+    def record_backlog(self, records: int) -> None:
+        self.backlog.set(records)
+
+    def refresh_rate(self) -> float:
+        now = time.monotonic()
+        while self._recent and self._recent[0][0] < now - self._window_s:
+            self._recent.popleft()
+        rate = sum(n for _, n in self._recent) / self._window_s
+        self.rate.set(rate)
+        return rate
+
+    def render(self) -> bytes:
+        self.refresh_rate()
+        return generate_latest(self.registry)

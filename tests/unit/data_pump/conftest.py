@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from grid_config.events import ChangeEvent
+from grid_config.local_grid import LocalGrid
+from grid_config.names import Names
+from grid_config.ports import Tx
+
+
+@pytest.fixture
+def names() -> Names:
+    return Names(namespace="unit-", stripes=4)
+
+
+@pytest.fixture
+def grid(names: Names) -> LocalGrid:
+    return LocalGrid(names, backlog_limit=100_000)
+
+
+async def write_changes(grid: LocalGrid, count: int, keys: int, seed: int = 1) -> list[tuple[str, int]]:
+    """Write ``count`` product changes over ``keys`` ids through transactions; return (id, version)s."""
+    rng = random.Random(seed)
+    versions: dict[str, int] = {}
+    written: list[tuple[str, int]] = []
+    for _ in range(count):
+        pid = str(1000 + rng.randrange(keys))
+        version = versions.get(pid, 0) + 1
+        versions[pid] = version
+
+        def work(tx: Tx, pid: str = pid, version: int = version) -> None:
+            state = {"id": pid, "sku": f"sku-{pid}", "stock": version}
+            tx.put(grid.names.products, pid, state)
+            tx.record(ChangeEvent(kind="products", op="upsert", id=pid, version=version, state=state))
+
+        await grid.transact(work)
+        written.append((pid, version))
+    return written
