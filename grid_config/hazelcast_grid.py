@@ -1,0 +1,537 @@
+"""Hazelcast adapter of the grid port, on the classic hazelcast-python-client (5.7).
+
+Why the classic client: it has transactions (the asyncio client does not), and G1 needs
+the entity writes and their change records in one transaction. Its non-transactional
+calls return ``hazelcast.future.Future``; :func:`_bridge` turns them into asyncio
+futures without a thread per call. Its transactions are bound to the thread that began
+them, so a whole unit of work (:meth:`HazelcastGrid.transact`) runs in one worker of a
+bounded thread pool, and a taken change batch keeps its own single thread until it is
+committed or rolled back.
+
+Values are stored as :class:`~hazelcast.core.HazelcastJsonValue` (canonical orjson, sorted
+keys) so members evaluate predicates server-side. Paging orders by numeric id: for keys
+that are decimal ids below 2^63 the stored JSON carries a reserved field ``_sk`` (the key
+as a JSON integer) that the cursor predicate compares; it is stripped on read.
+
+Every hazelcast exception is translated in :func:`_translate` (``raise ... from e``).
+Lock ordering: a unit of work that reads several keys for update must read them in a
+deterministic order (e.g. sorted product ids), or two transactions can deadlock until
+one's lock wait times out (reported as :class:`TransactionConflict`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, TypeVar
+
+import orjson
+
+from grid_config.errors import BacklogFull, GridError, GridUnavailable, TransactionConflict
+from grid_config.events import ChangeEvent
+from grid_config.names import Names
+from grid_config.ports import ChangeBatch, Grid, Page, Tx, Value, id_order
+from grid_config.settings import CommonSettings
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+SORT_FIELD = "_sk"
+_MAX_SK = 2**63
+
+
+# ---- value encoding ------------------------------------------------------------------
+def _sort_key(key: str) -> int | None:
+    if key.isascii() and key.isdigit():
+        n = int(key)
+        if n < _MAX_SK:
+            return n
+    return None
+
+
+def _encode(key: str, value: Value) -> Any:
+    from hazelcast.core import HazelcastJsonValue
+
+    sk = _sort_key(key)
+    doc = value if sk is None else {**value, SORT_FIELD: sk}
+    return HazelcastJsonValue(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode())
+
+
+def _decode(stored: Any) -> Value | None:
+    if stored is None:
+        return None
+    value = orjson.loads(stored.to_string())
+    value.pop(SORT_FIELD, None)
+    return value
+
+
+# ---- error translation: the one place ---------------------------------------------------
+def _translate(e: BaseException) -> GridError:
+    """Map a hazelcast (or timeout) exception onto the grid's error classes."""
+    from hazelcast import errors as he
+
+    if isinstance(e, GridError):
+        return e
+    if isinstance(e, (he.TransactionError, he.TransactionTimedOutError, he.TransactionNotActiveError)):
+        return TransactionConflict(f"transaction failed, safe to retry: {e}")
+    if isinstance(e, he.ReachedMaxSizeError):
+        return BacklogFull(f"outbox queue at its configured max-size: {e}")
+    if isinstance(e, he.IllegalStateError) and "connect" in str(e).lower():
+        return GridUnavailable(f"cannot reach the Hazelcast cluster: {e}")
+    if isinstance(
+        e,
+        (
+            he.ClientOfflineError,
+            he.HazelcastClientNotActiveError,
+            he.TargetDisconnectedError,
+            he.OperationTimeoutError,
+            he.HazelcastTimeoutError,
+            he.SplitBrainProtectionError,
+            he.MemberLeftError,
+            he.HazelcastInstanceNotActiveError,
+            he.IndeterminateOperationStateError,
+            he.HazelcastIOError,
+            he.NoDataMemberInClusterError,
+            TimeoutError,
+            asyncio.TimeoutError,
+            OSError,
+        ),
+    ):
+        return GridUnavailable(f"Hazelcast unavailable: {type(e).__name__}: {e}")
+    return GridError(f"Hazelcast error: {type(e).__name__}: {e}")
+
+
+def _is_driver_error(e: BaseException) -> bool:
+    from hazelcast.errors import HazelcastError
+
+    return isinstance(e, (HazelcastError, TimeoutError, OSError))
+
+
+def _bridge(hz_future: Any) -> "asyncio.Future[Any]":
+    """A hazelcast Future as an asyncio future: callback from the reactor thread, no extra thread."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
+
+    def on_done(f: Any) -> None:
+        try:
+            result, error = f.result(), None
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
+            result, error = None, e
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # loop closed: nobody is waiting any more
+            pass
+
+    hz_future.add_done_callback(on_done)
+    return fut
+
+
+# ---- transactions ---------------------------------------------------------------------------
+class _HazelcastTx(Tx):
+    """The unit of work's view of one Hazelcast transaction (runs on the transaction's thread)."""
+
+    def __init__(self, grid: "HazelcastGrid", tx: Any) -> None:
+        self._grid = grid
+        self._tx = tx
+        self._maps: dict[str, Any] = {}
+        self._queues: dict[int, Any] = {}
+        self._stripe_size: dict[int, int] = {}
+        self.touched: dict[str, set[str]] = {}
+
+    def _map(self, name: str) -> Any:
+        m = self._maps.get(name)
+        if m is None:
+            m = self._maps[name] = self._tx.get_map(name)
+        return m
+
+    def get(self, map_name: str, key: str) -> Value | None:
+        return _decode(self._map(map_name).get_for_update(key))
+
+    def put(self, map_name: str, key: str, value: Value) -> None:
+        self._map(map_name).set(key, _encode(key, value))
+        self.touched.setdefault(map_name, set()).add(key)
+
+    def delete(self, map_name: str, key: str) -> None:
+        self._map(map_name).delete(key)
+        self.touched.setdefault(map_name, set()).add(key)
+
+    def record(self, event: ChangeEvent) -> None:
+        stripe = self._grid.names.stripe_of(event.id)
+        queue = self._queues.get(stripe)
+        if queue is None:
+            queue = self._queues[stripe] = self._tx.get_queue(self._grid.names.outbox(stripe))
+            # one size call per stripe and transaction; our own offers are counted locally
+            self._stripe_size[stripe] = queue.size()
+        if self._stripe_size[stripe] >= self._grid.stripe_bound:
+            raise BacklogFull(f"outbox stripe {stripe} holds {self._grid.stripe_bound} records (its bound)")
+        if not queue.offer(event.to_bytes(), 0):
+            raise BacklogFull(f"outbox stripe {stripe} is at its configured max-size")
+        self._stripe_size[stripe] += 1
+
+
+class _HazelcastChangeBatch(ChangeBatch):
+    """Records polled in an open transaction, owned by one thread until commit/rollback."""
+
+    def __init__(self, grid: "HazelcastGrid", tx: Any, executor: concurrent.futures.ThreadPoolExecutor,
+                 events: list[ChangeEvent]) -> None:
+        self._grid = grid
+        self._tx = tx
+        self._executor = executor
+        self._done = False
+        self.events = events
+
+    async def _finish(self, commit: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        tx = self._tx
+
+        def end() -> None:
+            if tx is None:
+                return
+            if commit:
+                tx.commit()
+            else:
+                tx.rollback()
+
+        try:
+            await self._grid._on_thread(self._executor, end)
+        finally:
+            self._grid._release_taker(self._executor)
+
+    async def commit(self) -> None:
+        await self._finish(commit=True)
+
+    async def rollback(self) -> None:
+        await self._finish(commit=False)
+
+
+class HazelcastGrid(Grid):
+    """The grid on a Hazelcast cluster (classic client, near cache on product reads)."""
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        names: Names,
+        near_cache_maps: Iterable[str] | None = None,
+        *,
+        connect_timeout_s: float = 5.0,
+        operation_timeout_s: float = 5.0,
+        tx_workers: int = 16,
+        take_timeout_s: float = 120.0,
+        max_open_batches: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.names = names
+        self.near_cache_maps = tuple(near_cache_maps if near_cache_maps is not None else (names.products,))
+        self.stripe_bound = -(-settings.backlog_limit // names.stripes)
+        self._connect_timeout_s = connect_timeout_s
+        self._op_timeout_s = operation_timeout_s
+        self._take_timeout_s = take_timeout_s
+        self._client: Any = None
+        self._tx_pool = concurrent.futures.ThreadPoolExecutor(tx_workers, thread_name_prefix="hz-tx")
+        self._idle_takers: list[concurrent.futures.ThreadPoolExecutor] = []
+        self._all_takers: list[concurrent.futures.ThreadPoolExecutor] = []
+        self._taker_slots = threading.BoundedSemaphore(max_open_batches or max(4, 2 * names.stripes))
+        self._taker_lock = threading.Lock()
+        self._closed = False
+
+    # ---- lifecycle ------------------------------------------------------------------
+    def _new_client(self) -> Any:
+        import hazelcast
+        from hazelcast.config import InMemoryFormat, IntType, ReconnectMode
+
+        return hazelcast.HazelcastClient(
+            cluster_name=self.settings.hazelcast_cluster,
+            cluster_members=self.settings.member_addresses,
+            cluster_connect_timeout=self._connect_timeout_s,
+            connection_timeout=min(self._connect_timeout_s, 5.0),
+            invocation_timeout=self._op_timeout_s,
+            # invocations fail at once (ClientOfflineError -> GridUnavailable) while disconnected
+            reconnect_mode=ReconnectMode.ASYNC,
+            default_int_type=IntType.LONG,
+            heartbeat_timeout=10.0,
+            near_caches={
+                name: {
+                    "invalidate_on_change": True,
+                    "in_memory_format": InMemoryFormat.OBJECT,
+                    "eviction_max_size": 100_000,
+                }
+                for name in self.near_cache_maps
+            },
+        )
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self._client = await loop.run_in_executor(self._tx_pool, self._new_client)
+        except BaseException as e:
+            if _is_driver_error(e):
+                raise _translate(e) from e
+            raise
+
+    async def close(self) -> None:
+        self._closed = True
+        client, self._client = self._client, None
+        loop = asyncio.get_running_loop()
+        if client is not None:
+            await loop.run_in_executor(self._tx_pool, client.shutdown)
+        self._tx_pool.shutdown(wait=False, cancel_futures=True)
+        for ex in self._all_takers:
+            ex.shutdown(wait=False, cancel_futures=True)
+
+    def _live_client(self) -> Any:
+        """The client, or GridUnavailable; a client that gave up reconnecting is replaced."""
+        client = self._client
+        if client is None:
+            raise GridUnavailable("grid not started" if not self._closed else "grid closed")
+        if not client.lifecycle_service.is_running():
+            # the classic client shuts itself down after cluster_connect_timeout without a
+            # member; revive it in the background so the unit recovers when the cluster does
+            self._revive(client)
+            raise GridUnavailable("Hazelcast client lost the cluster; reconnecting")
+        return client
+
+    def _revive(self, dead: Any) -> None:
+        with self._taker_lock:
+            if getattr(self, "_reviving", False) or self._client is not dead:
+                return
+            self._reviving = True
+
+        def run() -> None:
+            try:
+                fresh = self._new_client()
+                if self._closed:
+                    fresh.shutdown()
+                else:
+                    self._client = fresh
+            except Exception as e:  # noqa: BLE001 - retried on the next call
+                log.warning("Hazelcast reconnect failed: %s", e)
+                time.sleep(1.0)
+            finally:
+                self._reviving = False
+
+        threading.Thread(target=run, name="hz-revive", daemon=True).start()
+
+    # ---- plumbing ---------------------------------------------------------------------
+    async def _call(self, make_future: Callable[[Any], Any]) -> Any:
+        """Start a non-blocking client call and await it with a deadline."""
+        try:
+            client = self._live_client()
+            return await asyncio.wait_for(_bridge(make_future(client)), self._op_timeout_s + 1.0)
+        except BaseException as e:
+            if _is_driver_error(e) or isinstance(e, asyncio.TimeoutError):
+                raise _translate(e) from e
+            raise
+
+    def _map(self, client: Any, name: str) -> Any:
+        return client.get_map(name)
+
+    async def _on_thread(self, executor: concurrent.futures.Executor, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(executor, fn)
+        except BaseException as e:
+            if _is_driver_error(e):
+                raise _translate(e) from e
+            raise
+
+    # ---- reads -----------------------------------------------------------------------------
+    async def get(self, map_name: str, key: str) -> Value | None:
+        return _decode(await self._call(lambda c: self._map(c, map_name).get(key)))
+
+    async def get_many(self, map_name: str, keys: Sequence[str]) -> dict[str, Value]:
+        if not keys:
+            return {}
+        found = await self._call(lambda c: self._map(c, map_name).get_all(list(keys)))
+        return {k: _decode(v) for k, v in found.items()}  # type: ignore[misc]
+
+    async def query(
+        self,
+        map_name: str,
+        equals: Mapping[str, Any] | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """Filter on the members, order and cut the page here.
+
+        Cost: every entry matching ``equals`` with an id after the cursor crosses the wire
+        for each page (O(matches after cursor), not O(limit)); fine for catalog-sized
+        filters, an index on the filtered field keeps the member side cheap.
+        """
+        from hazelcast import predicate as p
+
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        conditions = [p.equal(field, value) for field, value in (equals or {}).items()]
+        after_sk = _sort_key(after) if after is not None else None
+        if after_sk is not None:
+            conditions.append(p.greater(SORT_FIELD, after_sk))
+        pred = p.true() if not conditions else conditions[0] if len(conditions) == 1 else p.and_(*conditions)
+        entries = await self._call(lambda c: self._map(c, map_name).entry_set(pred))
+        rows = [(k, v) for k, v in entries]
+        if after is not None:
+            cursor = id_order(after)
+            rows = [(k, v) for k, v in rows if id_order(k) > cursor]
+        rows.sort(key=lambda kv: id_order(kv[0]))
+        page = rows[:limit]
+        more = len(rows) > limit
+        return Page(items=[_decode(v) for _, v in page],  # type: ignore[misc]
+                    next_cursor=page[-1][0] if more and page else None)
+
+    async def entries(self, map_name: str, batch: int = 1000) -> AsyncIterator[tuple[str, Value]]:
+        """All keys first (one call), then values in ``batch``-sized get_all calls."""
+        keys = await self._call(lambda c: self._map(c, map_name).key_set())
+        for i in range(0, len(keys), batch):
+            chunk = keys[i : i + batch]
+            values = await self._call(lambda c, chunk=chunk: self._map(c, map_name).get_all(chunk))
+            for k in chunk:
+                if k in values:
+                    yield k, _decode(values[k])  # type: ignore[misc]
+
+    async def size(self, map_name: str) -> int:
+        return int(await self._call(lambda c: self._map(c, map_name).size()))
+
+    # ---- single-key writes ---------------------------------------------------------------
+    async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None:
+        data = _encode(key, value)
+        await self._call(lambda c: self._map(c, map_name).set(key, data, ttl=ttl_s))
+
+    async def put_if_absent(
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None
+    ) -> Value | None:
+        data = _encode(key, value)
+        return _decode(await self._call(lambda c: self._map(c, map_name).put_if_absent(key, data, ttl=ttl_s)))
+
+    async def replace_if_same(self, map_name: str, key: str, expected: Value, new: Value) -> bool:
+        old_data, new_data = _encode(key, expected), _encode(key, new)
+        return bool(await self._call(lambda c: self._map(c, map_name).replace_if_same(key, old_data, new_data)))
+
+    async def delete(self, map_name: str, key: str) -> None:
+        await self._call(lambda c: self._map(c, map_name).delete(key))
+
+    async def put_all(self, map_name: str, entries: Mapping[str, Value]) -> None:
+        if not entries:
+            return
+        data = {k: _encode(k, v) for k, v in entries.items()}
+        await self._call(lambda c: self._map(c, map_name).put_all(data))
+
+    # ---- ids and transactions ------------------------------------------------------------------
+    async def new_id(self) -> str:
+        return str(await self._call(lambda c: c.get_flake_id_generator(self.names.id_generator).new_id()))
+
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 10.0) -> T:
+        """Run ``work`` in a TWO_PHASE transaction, entirely on one worker thread."""
+        client = self._live_client_or_raise()
+
+        def run() -> T:
+            from hazelcast.transaction import TWO_PHASE
+
+            tx = client.new_transaction(timeout=timeout_s, durability=1, type=TWO_PHASE)
+            tx.begin()
+            try:
+                view = _HazelcastTx(self, tx)
+                result = work(view)
+                tx.commit()
+            except BaseException:
+                try:
+                    tx.rollback()
+                except Exception as e:  # noqa: BLE001 - the member rolls back at tx timeout anyway
+                    log.debug("rollback failed: %s", e)
+                raise
+            self._invalidate_near_caches(client, view.touched)
+            return result
+
+        return await self._on_thread(self._tx_pool, run)
+
+    def _live_client_or_raise(self) -> Any:
+        return self._live_client()
+
+    def _invalidate_near_caches(self, client: Any, touched: Mapping[str, set[str]]) -> None:
+        """Transactional writes bypass this client's near cache: drop the written keys from it.
+
+        Other clients learn through the members' invalidation events (eventually).
+        """
+        for map_name in self.near_cache_maps:
+            keys = touched.get(map_name)
+            if not keys:
+                continue
+            proxy = client.get_map(map_name)
+            invalidate = getattr(proxy, "_invalidate_cache", None)
+            if invalidate is not None:
+                for key in keys:
+                    invalidate(proxy._to_data(key))
+
+    # ---- outbox -------------------------------------------------------------------------------
+    async def backlog(self) -> int:
+        sizes = await asyncio.gather(
+            *(self._call(lambda c, q=q: c.get_queue(q).size()) for q in self.names.outboxes)
+        )
+        return int(sum(sizes))
+
+    def _acquire_taker(self) -> concurrent.futures.ThreadPoolExecutor:
+        if not self._taker_slots.acquire(blocking=False):
+            raise GridError("too many change batches open at once; commit or roll back first")
+        with self._taker_lock:
+            if self._idle_takers:
+                return self._idle_takers.pop()
+            ex = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hz-take")
+            self._all_takers.append(ex)
+            return ex
+
+    def _release_taker(self, ex: concurrent.futures.ThreadPoolExecutor) -> None:
+        with self._taker_lock:
+            self._idle_takers.append(ex)
+        self._taker_slots.release()
+
+    async def take_changes(self, stripe: int, max_items: int) -> ChangeBatch:
+        """Poll up to ``max_items`` records in a transaction left open on a dedicated thread.
+
+        Until the batch commits, the records are invisible to other takers; if this process
+        dies, the members roll the transaction back and the records reappear in order.
+        """
+        client = self._live_client()
+        queue_name = self.names.outbox(stripe)
+        executor = self._acquire_taker()
+
+        def begin_and_poll() -> tuple[Any, list[ChangeEvent]]:
+            from hazelcast.transaction import TWO_PHASE
+
+            tx = client.new_transaction(timeout=self._take_timeout_s, durability=1, type=TWO_PHASE)
+            tx.begin()
+            try:
+                queue = tx.get_queue(queue_name)
+                raw: list[bytes] = []
+                while len(raw) < max_items:
+                    item = queue.poll(0)
+                    if item is None:
+                        break
+                    raw.append(item)
+                if not raw:
+                    tx.rollback()
+                    return None, []
+                return tx, [ChangeEvent.from_bytes(bytes(r)) for r in raw]
+            except BaseException:
+                try:
+                    tx.rollback()
+                except Exception as e:  # noqa: BLE001
+                    log.debug("rollback failed: %s", e)
+                raise
+
+        try:
+            tx, events = await self._on_thread(executor, begin_and_poll)
+        except BaseException:
+            self._release_taker(executor)
+            raise
+        return _HazelcastChangeBatch(self, tx, executor, events)
