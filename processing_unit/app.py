@@ -1,0 +1,105 @@
+"""The unit's wiring function: ``create_app(settings, grid)`` -> aiohttp application.
+
+The grid is passed in, not built here, so ``spacegrid up`` can share one in-process grid
+between this app and the pump; ``spacegrid unit`` passes a Hazelcast grid (see
+:mod:`processing_unit.bootstrap`). The app starts and closes only what it owns.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import AsyncIterator, Iterable
+
+from aiohttp import web
+
+from grid_config.ports import Grid
+from processing_unit.keys import (
+    BACKPRESSURE,
+    GRID,
+    METRICS,
+    RUNTIME,
+    SERVICES,
+    SETTINGS,
+    WRITE_ROUTES,
+    Runtime,
+)
+from processing_unit.metrics import UnitMetrics
+from processing_unit.middleware import observe, problem_mapping, write_gate
+from processing_unit.openapi import build_openapi
+from processing_unit.passwords import Passwords
+from processing_unit.routes import docs, health, orders, products, users
+from processing_unit.routes.spec import RouteSpec
+from processing_unit.services import build_services
+from processing_unit.settings import UnitSettings
+
+#: argon2 is CPU- and memory-heavy: a small pool bounds both (queued hashes wait their turn)
+HASH_THREADS = 2
+
+
+def all_routes() -> list[RouteSpec]:
+    return [*users.ROUTES, *products.ROUTES, *orders.ROUTES, *health.ROUTES, *docs.ROUTES]
+
+
+def create_app(
+    settings: UnitSettings,
+    grid: Grid,
+    *,
+    own_grid: bool = False,
+    loaded: bool = True,
+) -> web.Application:
+    """Build the unit's HTTP application over ``grid``.
+
+    ``own_grid``: start the grid with the app and close it on cleanup (``spacegrid unit``).
+    ``loaded``: readiness waits for ``app[RUNTIME].loaded`` when False, so a caller that
+    first loads the grid from the database (``spacegrid up``) sets it when done.
+    """
+    app = web.Application(
+        middlewares=[observe, problem_mapping, write_gate], client_max_size=settings.max_body_bytes
+    )
+    executor = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="argon2")
+    passwords = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism, executor
+    )
+    services = build_services(settings, grid, passwords)
+    runtime = Runtime()
+    if loaded:
+        runtime.loaded.set()
+    routes = all_routes()
+    app[SETTINGS] = settings
+    app[GRID] = grid
+    app[SERVICES] = services
+    app[BACKPRESSURE] = services.backpressure
+    app[METRICS] = UnitMetrics()
+    app[RUNTIME] = runtime
+    app[WRITE_ROUTES] = frozenset(r.name for r in routes if r.write)
+    app[docs.OPENAPI] = build_openapi(routes)
+    _register(app, routes)
+
+    async def grid_ctx(app: web.Application) -> AsyncIterator[None]:
+        if own_grid:
+            await grid.start()
+        try:
+            yield
+        finally:
+            if own_grid:
+                await grid.close()
+
+    async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    async def bootstrap_admin_ctx(app: web.Application) -> AsyncIterator[None]:
+        creds = settings.bootstrap_admin_credentials
+        if creds is not None:
+            await services.identity.ensure_admin(*creds, request_id="bootstrap")
+        yield
+
+    app.cleanup_ctx.extend([grid_ctx, executor_ctx, bootstrap_admin_ctx])
+    return app
+
+
+def _register(app: web.Application, routes: Iterable[RouteSpec]) -> None:
+    for r in routes:
+        app.router.add_route(r.method, r.path, r.handler, name=r.name)

@@ -1,0 +1,36 @@
+"""Prometheus metrics of one unit (its own registry, so several apps can live in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class UnitMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "spacegrid_http_requests", "HTTP requests by route name, method and status",
+            ["route", "method", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "spacegrid_http_request_seconds", "HTTP request latency by route name",
+            ["route", "method"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.errors = Counter(
+            "spacegrid_http_errors", "Error answers by HTTP status", ["status"], registry=self.registry
+        )
+        self.in_flight = Gauge("spacegrid_http_in_flight", "Requests being served", registry=self.registry)
+        self.backlog = Gauge(
+            "spacegrid_outbox_backlog", "Change records still in the grid (G7 figure, last known)",
+            registry=self.registry,
+        )
+        self.backlog_limit = Gauge(
+            "spacegrid_outbox_backlog_limit", "The G7 bound on the backlog", registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

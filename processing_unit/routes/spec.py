@@ -1,0 +1,39 @@
+"""A route's description: registers it with aiohttp and documents it in /openapi.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel
+
+Auth = Literal["none", "user", "admin"]
+
+
+@dataclass(frozen=True)
+class Header:
+    name: str
+    description: str
+    pattern: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    name: str
+    handler: Handler
+    summary: str
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    auth: Auth = "none"
+    #: a write: refused with 503 while the change backlog is at its bound (G7)
+    write: bool = False
+    headers: tuple[Header, ...] = ()
+    errors: tuple[int, ...] = ()
+    content_type: str = "application/json"
+    tags: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,67 @@
+"""Settings of a processing unit, read once from ``SPACEGRID_*`` variables."""
+
+from __future__ import annotations
+
+import secrets
+
+from pydantic import Field, field_validator
+
+from grid_config.settings import CommonSettings, SettingsError, load
+
+
+class UnitSettings(CommonSettings):
+    """What a unit needs beyond :class:`CommonSettings`."""
+
+    #: HS256 signing key shared by all units; random per process when unset (embedded only)
+    token_secret: str = ""
+    token_ttl_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    #: "email:password" -> an admin account created at start if absent
+    bootstrap_admin: str = ""
+    #: failed logins per email within ``login_window_s`` before 429
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_window_s: int = Field(default=300, ge=1, le=86_400)
+    idempotency_ttl_s: int = Field(default=86_400, ge=1)
+    #: how long the backlog figure is reused before asking the grid again (G7)
+    backlog_cache_ms: int = Field(default=200, ge=0, le=10_000)
+    #: a request that takes longer answers 503 (grid slow or unreachable: fail fast)
+    request_timeout_s: float = Field(default=15.0, gt=0, le=600)
+    #: on SIGTERM, readiness is 503 this long before the listener closes
+    drain_grace_s: float = Field(default=5.0, ge=0, le=600)
+    #: in-flight requests get this long to finish after the listener closed
+    shutdown_timeout_s: float = Field(default=30.0, ge=0, le=600)
+    #: argon2id cost (RFC 9106 "low memory" profile by default; tests lower it)
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("bootstrap_admin")
+    @classmethod
+    def _admin_shape(cls, v: str) -> str:
+        if v and (":" not in v or not v.split(":", 1)[0] or len(v.split(":", 1)[1]) < 8):
+            raise ValueError("must be email:password with a password of 8+ characters")
+        return v
+
+    @property
+    def bootstrap_admin_credentials(self) -> tuple[str, str] | None:
+        if not self.bootstrap_admin:
+            return None
+        email, password = self.bootstrap_admin.split(":", 1)
+        return email.strip().lower(), password
+
+
+def load_unit_settings(require_secret: bool = False, **overrides: object) -> UnitSettings:
+    """Load settings; a missing secret is fatal for ``spacegrid unit``, random otherwise.
+
+    A random secret is fine for one embedded process: its tokens need no other reader.
+    Units behind one load balancer must share it or tokens fail on every other unit.
+    """
+    settings = load(UnitSettings, **overrides)
+    if not settings.token_secret:
+        if require_secret:
+            raise SettingsError(
+                "SPACEGRID_TOKEN_SECRET is required by `spacegrid unit`: every unit must "
+                "sign and check tokens with the same key (32+ random bytes)"
+            )
+        settings = settings.model_copy(update={"token_secret": secrets.token_urlsafe(32)})
+    return settings

@@ -1,0 +1,45 @@
+"""Signed, expiring bearer tokens (JWT HS256 with the secret shared by every unit)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import jwt
+
+from processing_unit.errors import Unauthorized
+
+ISSUER = "spacegrid"
+
+
+class Tokens:
+    def __init__(self, secret: str, ttl_s: int) -> None:
+        self._secret = secret
+        self._ttl_s = ttl_s
+
+    def issue(self, user_id: str) -> tuple[str, str]:
+        """A token for ``user_id`` and its expiry as ISO-8601 UTC."""
+        now = int(time.time())
+        exp = now + self._ttl_s
+        token = jwt.encode({"sub": user_id, "iat": now, "exp": exp, "iss": ISSUER}, self._secret, "HS256")
+        expires = datetime.fromtimestamp(exp, timezone.utc).isoformat().replace("+00:00", "Z")
+        return token, expires
+
+    def verify(self, token: str) -> str:
+        """The user id of a valid token; 401 for anything expired, forged or malformed."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                issuer=ISSUER,
+                options={"require": ["sub", "exp", "iat", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as e:
+            raise Unauthorized("token expired") from e
+        except jwt.PyJWTError as e:
+            raise Unauthorized("invalid token") from e
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub.isdigit():
+            raise Unauthorized("invalid token subject")
+        return sub
