@@ -1,0 +1,178 @@
+"""The foundation's engines for real: a 3-member Hazelcast cluster and a Kafka broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+
+import hazelcast
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from spacegrid.local.stack import LocalStack
+from tests.support.eventually import eventually
+
+
+def _client(members: list[str], cluster_name: str) -> hazelcast.HazelcastClient:
+    return hazelcast.HazelcastClient(
+        cluster_name=cluster_name, cluster_members=members, cluster_connect_timeout=30.0
+    )
+
+
+def _grid_status(env: dict[str, str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spacegrid.cli", "grid", "status"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_backed_up_map_survives_sigkill_of_a_member(engine_factory) -> None:
+    """10,000 entries with one backup: all readable after one of 3 members is SIGKILLed."""
+    stack: LocalStack = engine_factory()
+    stack.cluster.start(3)
+    env = {
+        "SPACEGRID_HAZELCAST_MEMBERS": stack.cluster.member_list,
+        "SPACEGRID_HAZELCAST_CLUSTER": stack.cluster.cluster_name,
+    }
+    assert "members: 3" in _grid_status(env)
+
+    client = _client(stack.cluster.addresses(), stack.cluster.cluster_name)
+    try:
+        entries = client.get_map(f"survive-{uuid.uuid4().hex[:6]}").blocking()
+        entries.put_all({f"k{i}": f"v{i}" for i in range(10_000)})
+        assert entries.size() == 10_000
+
+        victim = stack.cluster.members()[1]
+        stack.cluster.kill(victim)
+        stack.cluster.wait_until(2, timeout=120)
+
+        values = entries.get_all([f"k{i}" for i in range(10_000)])
+        assert len(values) == 10_000
+        assert all(values[f"k{i}"] == f"v{i}" for i in range(10_000))
+    finally:
+        client.shutdown()
+
+    status = _grid_status(env)
+    assert "members: 2" in status
+    assert "cluster safe: True" in status
+    assert victim.address not in status
+
+
+def test_grid_status_reports_members_partitions_and_maps(hazelcast_cluster, namespace) -> None:
+    client = _client(hazelcast_cluster.members, hazelcast_cluster.cluster_name)
+    try:
+        client.get_map(f"{namespace}products").blocking().put_all({str(i): "x" for i in range(25)})
+    finally:
+        client.shutdown()
+    status = _grid_status(hazelcast_cluster.settings_env)
+    assert "members: 3" in status
+    partition_counts = [int(line.rsplit("=", 1)[1]) for line in status.splitlines() if "partitions=" in line]
+    assert len(partition_counts) == 3 and sum(partition_counts) == 271
+    assert f"map {namespace}products: 25" in status
+
+
+def test_idempotent_producer_and_committing_consumer_group(kafka_broker, namespace) -> None:
+    """10,000 records with acks=all + idempotence, all consumed back by a committing group."""
+    topic = f"{namespace}records"
+    group = f"{namespace}group"
+    count = 10_000
+
+    async def scenario() -> tuple[int, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka_broker.bootstrap, enable_idempotence=True, acks="all"
+        )
+        await producer.start()
+        try:
+            batch = [producer.send(topic, key=str(i % 97).encode(), value=str(i).encode()) for i in range(count)]
+            await asyncio.gather(*[await f for f in batch])
+        finally:
+            await producer.stop()
+
+        seen: set[int] = set()
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_broker.bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            while len(seen) < count:
+                polled = await consumer.getmany(timeout_ms=2000, max_records=2000)
+                for records in polled.values():
+                    seen.update(int(r.value) for r in records)
+                await consumer.commit()
+            committed = 0
+            for tp in consumer.assignment():
+                committed += await consumer.committed(tp) or 0
+        finally:
+            await consumer.stop()
+        return len(seen), committed
+
+    consumed, committed = asyncio.run(scenario())
+    assert consumed == count
+    assert committed == count
+
+
+def test_local_up_down_leaves_nothing_and_never_duplicates(tmp_path) -> None:
+    """The person-facing CLI on a profile of its own: up, up again, down, and a taken port."""
+    from spacegrid.local.processes import free_ports, port_is_free
+
+    ports = free_ports(12)
+    env = {
+        **os.environ,
+        "SPACEGRID_CACHE_DIR": os.environ.get("SPACEGRID_CACHE_DIR", os.path.expanduser("~/.cache/spacegrid")),
+        "SPACEGRID_HAZELCAST_MEMBERS": f"127.0.0.1:{ports[0]}",
+        "SPACEGRID_HAZELCAST_CLUSTER": f"cli-{uuid.uuid4().hex[:6]}",
+        "SPACEGRID_KAFKA_BOOTSTRAP": f"127.0.0.1:{ports[10]}",
+    }
+
+    def spacegrid(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "spacegrid.cli", *args], env=env, capture_output=True, text=True, timeout=300
+        )
+
+    try:
+        first = spacegrid("local", "up", "--members", "3", "--kafka")
+        assert first.returncode == 0, first.stdout + first.stderr
+        pids = sorted(line.split()[1] for line in spacegrid("local", "status").stdout.splitlines())
+        assert len(pids) == 4
+
+        again = spacegrid("local", "up", "--members", "3", "--kafka")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert sorted(line.split()[1] for line in spacegrid("local", "status").stdout.splitlines()) == pids
+    finally:
+        down = spacegrid("local", "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert spacegrid("local", "status").stdout.strip() == ""
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split(") ")[1][:1]
+    eventually(lambda: all(port_is_free(p) for p in (ports[0], ports[1], ports[2], ports[10], ports[11])), timeout=20)
+
+    # a port already taken: a clear error, and nothing left running
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blocker.bind(("127.0.0.1", ports[1]))
+        blocker.listen()
+        taken = spacegrid("local", "up", "--members", "3")
+    assert taken.returncode == 1
+    assert f"port 127.0.0.1:{ports[1]}" in taken.stdout and "already in use" in taken.stdout
+    assert spacegrid("local", "status").stdout.strip() == ""
