@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler
 from grid_config.errors import GridError
 from processing_unit import problems
 from processing_unit.errors import Unavailable, UnitError
-from processing_unit.keys import BACKPRESSURE, METRICS, RUNTIME, SETTINGS, WRITE_ROUTES
+from processing_unit.keys import BACKPRESSURE, METRICS, REQUEST_ID, RUNTIME, SETTINGS, WRITE_ROUTES
 from processing_unit.logs import request_id_var
 
 log = logging.getLogger("spacegrid.unit")
@@ -36,7 +36,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Assign the request id, count the request in flight, then log and measure it."""
     given = request.headers.get("X-Request-ID", "")
     rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    request["request_id"] = rid
+    request[REQUEST_ID] = rid
     token = request_id_var.set(rid)
     runtime, metrics = request.app[RUNTIME], request.app[METRICS]
     runtime.in_flight += 1

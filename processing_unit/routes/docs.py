@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from processing_unit.http import json_response
+from processing_unit.httpio import json_response
 from processing_unit.routes.spec import RouteSpec
 
 OPENAPI: web.AppKey[dict] = web.AppKey("openapi", dict)

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from grid_config.errors import GridError
-from processing_unit.http import json_response
+from processing_unit.httpio import json_response
 from processing_unit.keys import BACKPRESSURE, METRICS, RUNTIME
 from processing_unit.routes.spec import RouteSpec
 from processing_unit.schemas import Health

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from processing_unit.auth import admin_user, current_user
 from processing_unit.errors import FieldError, InvalidInput
-from processing_unit.http import json_response, path_id, read_json, read_query
-from processing_unit.keys import SERVICES
+from processing_unit.httpio import json_response, path_id, read_json, read_query
+from processing_unit.keys import REQUEST_ID, SERVICES
 from processing_unit.routes.spec import Header, RouteSpec
 from processing_unit.schemas import NewOrder, Order, OrderList, OrderQuery, Payment
 
@@ -32,7 +32,7 @@ async def place_order(request: web.Request) -> web.Response:
     user = await current_user(request)
     key = idempotency_key(request)
     body = await read_json(request, NewOrder)
-    placed = await request.app[SERVICES].orders.place(user["id"], body, key, request["request_id"])
+    placed = await request.app[SERVICES].orders.place(user["id"], body, key, request[REQUEST_ID])
     headers = {"Location": f"/orders/{placed.order['id']}"}
     if placed.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -54,19 +54,19 @@ async def pay_order(request: web.Request) -> web.Response:
     user = await current_user(request)
     order_id = path_id(request)
     body = await read_json(request, Payment)
-    order = await request.app[SERVICES].orders.pay(order_id, user, body.amount_cents, request["request_id"])
+    order = await request.app[SERVICES].orders.pay(order_id, user, body.amount_cents, request[REQUEST_ID])
     return json_response(order)
 
 
 async def cancel_order(request: web.Request) -> web.Response:
     user = await current_user(request)
-    order = await request.app[SERVICES].orders.cancel(path_id(request), user, request["request_id"])
+    order = await request.app[SERVICES].orders.cancel(path_id(request), user, request[REQUEST_ID])
     return json_response(order)
 
 
 async def ship_order(request: web.Request) -> web.Response:
     await admin_user(request)
-    order = await request.app[SERVICES].orders.ship(path_id(request), request["request_id"])
+    order = await request.app[SERVICES].orders.ship(path_id(request), request[REQUEST_ID])
     return json_response(order)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from processing_unit.auth import admin_user
-from processing_unit.http import etag, if_match, json_response, path_id, read_json, read_query
-from processing_unit.keys import SERVICES
+from processing_unit.httpio import etag, if_match, json_response, path_id, read_json, read_query
+from processing_unit.keys import REQUEST_ID, SERVICES
 from processing_unit.routes.spec import Header, RouteSpec
 from processing_unit.schemas import NewProduct, Product, ProductList, ProductPatch, ProductQuery
 
@@ -14,7 +14,7 @@ from processing_unit.schemas import NewProduct, Product, ProductList, ProductPat
 async def create_product(request: web.Request) -> web.Response:
     await admin_user(request)
     body = await read_json(request, NewProduct)
-    product = await request.app[SERVICES].catalog.create(body, request["request_id"])
+    product = await request.app[SERVICES].catalog.create(body, request[REQUEST_ID])
     return json_response(product, 201, {**etag(product["version"]), "Location": f"/products/{product['id']}"})
 
 
@@ -23,7 +23,7 @@ async def patch_product(request: web.Request) -> web.Response:
     product_id = path_id(request)
     expected = if_match(request)
     body = await read_json(request, ProductPatch)
-    product = await request.app[SERVICES].catalog.update(product_id, body, expected, request["request_id"])
+    product = await request.app[SERVICES].catalog.update(product_id, body, expected, request[REQUEST_ID])
     return json_response(product, 200, etag(product["version"]))
 
 

@@ -6,15 +6,15 @@ from aiohttp import web
 
 from processing_unit.auth import current_user
 from processing_unit.domain.users import public_user
-from processing_unit.http import json_response, read_json
-from processing_unit.keys import SERVICES
+from processing_unit.httpio import json_response, read_json
+from processing_unit.keys import REQUEST_ID, SERVICES
 from processing_unit.routes.spec import RouteSpec
 from processing_unit.schemas import Credentials, NewUser, Session, User
 
 
 async def create_user(request: web.Request) -> web.Response:
     body = await read_json(request, NewUser)
-    user = await request.app[SERVICES].identity.register(body, request["request_id"])
+    user = await request.app[SERVICES].identity.register(body, request[REQUEST_ID])
     return json_response(user, 201, {"Location": "/users/me"})
 
 

@@ -1,0 +1,115 @@
+"""Fixtures: a unit app (create_app) over a fresh LocalGrid, served by aiohttp's TestServer."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from grid_config.events import ChangeEvent
+from grid_config.local_grid import LocalGrid
+from grid_config.names import Names
+from processing_unit.app import create_app
+from processing_unit.settings import UnitSettings, load_unit_settings
+
+pytestmark = pytest.mark.unit
+
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "admin-password"
+_emails = itertools.count()
+
+
+def unit_settings(**overrides: Any) -> UnitSettings:
+    """Cheap argon2 so tests do not spend seconds hashing; everything else at defaults."""
+    base: dict[str, Any] = dict(
+        token_secret="test-secret-" + "x" * 32,
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+        argon2_parallelism=1,
+        bootstrap_admin=f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}",
+        backlog_cache_ms=0,
+    )
+    base.update(overrides)
+    return load_unit_settings(**base)
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: str
+    email: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Api:
+    """A test client plus the grid behind it, with shortcuts for common setup."""
+
+    client: TestClient
+    grid: LocalGrid
+    admin: dict[str, str]
+
+    async def signup(self, email: str | None = None, password: str = "password-1") -> Caller:
+        email = email or f"user{next(_emails)}@example.com"
+        r = await self.client.post("/users", json={"email": email, "name": "U", "password": password})
+        assert r.status == 201, await r.text()
+        user = await r.json()
+        return Caller(user["id"], email, self.auth_header(await self.login(email, password)))
+
+    async def login(self, email: str, password: str) -> str:
+        r = await self.client.post("/sessions", json={"email": email, "password": password})
+        assert r.status == 201, await r.text()
+        return (await r.json())["token"]
+
+    @staticmethod
+    def auth_header(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    async def product(self, stock: int = 10, price: int = 250, category: str = "books", sku: str | None = None) -> dict[str, Any]:
+        sku = sku or f"SKU-{next(_emails)}"
+        r = await self.client.post(
+            "/products",
+            json={"sku": sku, "name": "Thing", "category": category, "price_cents": price, "stock": stock},
+            headers=self.admin,
+        )
+        assert r.status == 201, await r.text()
+        return await r.json()
+
+    async def drain_changes(self) -> list[ChangeEvent]:
+        """Every change record the grid holds, committed away (as the pump would)."""
+        out: list[ChangeEvent] = []
+        for stripe in range(self.grid.names.stripes):
+            batch = await self.grid.take_changes(stripe, 100_000)
+            out.extend(batch.events)
+            await batch.commit()
+        return out
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Every entity map's content: to assert that a refused request changed nothing."""
+        names = self.grid.names
+        out: dict[str, Any] = {}
+        for m in (names.users, names.products, names.stock, names.orders, names.idempotency):
+            out[m] = {k: v async for k, v in self.grid.entries(m)}
+        out["backlog"] = await self.grid.backlog()
+        return out
+
+
+async def make_api(settings: UnitSettings, backlog_limit: int = 100_000) -> AsyncIterator[Api]:
+    grid = LocalGrid(Names(namespace="t-"), backlog_limit)
+    app = create_app(settings, grid)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        token = await Api(client, grid, {}).login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        api = Api(client, grid, Api.auth_header(token))
+        await api.drain_changes()  # start each test with an empty outbox
+        yield api
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    async for a in make_api(unit_settings()):
+        yield a

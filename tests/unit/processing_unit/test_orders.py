@@ -1,0 +1,147 @@
+"""Orders: placement all-or-none, state machine, ownership, stock release, change records."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.processing_unit.conftest import Api
+
+pytestmark = pytest.mark.unit
+
+
+async def place(api: Api, headers: dict[str, str], lines: list[tuple[str, int]], **extra_headers: str):
+    body = {"lines": [{"product_id": p, "quantity": q} for p, q in lines]}
+    return await api.client.post("/orders", json=body, headers={**headers, **extra_headers})
+
+
+async def stock_of(api: Api, pid: str) -> int:
+    return (await (await api.client.get(f"/products/{pid}")).json())["stock"]
+
+
+async def test_place_multi_line_order(api: Api) -> None:
+    a, b = await api.product(stock=5, price=100), await api.product(stock=3, price=250)
+    u = await api.signup()
+    await api.drain_changes()
+    r = await place(api, u.headers, [(b["id"], 2), (a["id"], 1)])
+    assert r.status == 201, await r.text()
+    order = await r.json()
+    assert order["status"] == "placed" and order["user_id"] == u.id and order["version"] == 1
+    assert order["lines"] == [
+        {"product_id": b["id"], "quantity": 2, "price_cents": 250},
+        {"product_id": a["id"], "quantity": 1, "price_cents": 100},
+    ]
+    assert order["total_cents"] == 600
+    assert r.headers["Location"] == f"/orders/{order['id']}"
+    assert await stock_of(api, a["id"]) == 4 and await stock_of(api, b["id"]) == 1
+    events = await api.drain_changes()
+    by_kind = sorted((e.kind, e.id, e.version, e.state.get("stock")) for e in events)
+    assert by_kind == sorted(
+        [("orders", order["id"], 1, None), ("products", a["id"], 2, 4), ("products", b["id"], 2, 1)]
+    )
+
+
+async def test_insufficient_stock_409_reserves_nothing(api: Api) -> None:
+    a, b = await api.product(stock=5), await api.product(stock=1)
+    u = await api.signup()
+    before = await api.snapshot()
+    r = await place(api, u.headers, [(a["id"], 2), (b["id"], 2)])
+    assert r.status == 409
+    assert (await r.json())["title"] == "Insufficient stock"
+    assert await api.snapshot() == before
+
+
+async def test_unknown_product_422_changes_nothing(api: Api) -> None:
+    a = await api.product(stock=5)
+    u = await api.signup()
+    before = await api.snapshot()
+    r = await place(api, u.headers, [(a["id"], 1), ("999999", 1)])
+    assert r.status == 422
+    assert (await r.json())["errors"] == [{"field": "lines[1].product_id", "message": "no such product"}]
+    assert await api.snapshot() == before
+
+
+async def test_lifecycle_pay_ship_and_wrong_states(api: Api) -> None:
+    a = await api.product(stock=5, price=300)
+    u = await api.signup()
+    order = await (await place(api, u.headers, [(a["id"], 2)])).json()
+    oid = order["id"]
+    # ship before payment: wrong state
+    assert (await api.client.post(f"/orders/{oid}/ship", headers=api.admin)).status == 409
+    # wrong amount: 422, nothing changes
+    r = await api.client.post(f"/orders/{oid}/payment", json={"amount_cents": 599}, headers=u.headers)
+    assert r.status == 422
+    r = await api.client.post(f"/orders/{oid}/payment", json={"amount_cents": 600}, headers=u.headers)
+    assert r.status == 200 and (await r.json())["status"] == "paid"
+    assert (await api.client.post(f"/orders/{oid}/payment", json={"amount_cents": 600}, headers=u.headers)).status == 409
+    # non-admin cannot ship
+    assert (await api.client.post(f"/orders/{oid}/ship", headers=u.headers)).status == 403
+    r = await api.client.post(f"/orders/{oid}/ship", headers=api.admin)
+    assert r.status == 200
+    shipped = await r.json()
+    assert shipped["status"] == "shipped" and shipped["version"] == 3
+    # shipped cannot be cancelled
+    assert (await api.client.post(f"/orders/{oid}/cancel", headers=u.headers)).status == 409
+    events = [e for e in await api.drain_changes() if e.kind == "orders"]
+    assert [(e.version, e.state["status"]) for e in events] == [(1, "placed"), (2, "paid"), (3, "shipped")]
+
+
+@pytest.mark.parametrize("pay_first", [False, True])
+async def test_cancel_releases_stock_exactly_once(api: Api, pay_first: bool) -> None:
+    a = await api.product(stock=5, price=10)
+    u = await api.signup()
+    order = await (await place(api, u.headers, [(a["id"], 3)])).json()
+    if pay_first:
+        await api.client.post(f"/orders/{order['id']}/payment", json={"amount_cents": 30}, headers=u.headers)
+    assert await stock_of(api, a["id"]) == 2
+    await api.drain_changes()
+    r = await api.client.post(f"/orders/{order['id']}/cancel", headers=u.headers)
+    assert r.status == 200 and (await r.json())["status"] == "cancelled"
+    assert await stock_of(api, a["id"]) == 5
+    r = await api.client.post(f"/orders/{order['id']}/cancel", headers=u.headers)
+    assert r.status == 409
+    assert await stock_of(api, a["id"]) == 5
+    events = await api.drain_changes()
+    assert sorted((e.kind, e.state.get("stock", e.state.get("status"))) for e in events) == [
+        ("orders", "cancelled"),
+        ("products", 5),
+    ]
+
+
+async def test_other_users_orders_are_404(api: Api) -> None:
+    a = await api.product(stock=5, price=10)
+    owner, other = await api.signup(), await api.signup()
+    order = await (await place(api, owner.headers, [(a["id"], 1)])).json()
+    oid = order["id"]
+    assert (await api.client.get(f"/orders/{oid}", headers=other.headers)).status == 404
+    assert (await api.client.post(f"/orders/{oid}/cancel", headers=other.headers)).status == 404
+    r = await api.client.post(f"/orders/{oid}/payment", json={"amount_cents": 10}, headers=other.headers)
+    assert r.status == 404
+    assert (await (await api.client.get("/orders", headers=other.headers)).json())["items"] == []
+    r = await api.client.get(f"/orders?user_id={owner.id}", headers=other.headers)
+    assert r.status == 403
+    # the owner and the admin see it
+    assert (await api.client.get(f"/orders/{oid}", headers=owner.headers)).status == 200
+    assert (await api.client.get(f"/orders/{oid}", headers=api.admin)).status == 200
+    r = await api.client.get(f"/orders?user_id={owner.id}", headers=api.admin)
+    assert [o["id"] for o in (await r.json())["items"]] == [oid]
+    assert await stock_of(api, a["id"]) == 4
+
+
+async def test_list_own_orders_paged(api: Api) -> None:
+    a = await api.product(stock=50, price=10)
+    u = await api.signup()
+    ids = [(await (await place(api, u.headers, [(a["id"], 1)])).json())["id"] for _ in range(5)]
+    r = await api.client.get("/orders?limit=3", headers=u.headers)
+    page = await r.json()
+    assert [o["id"] for o in page["items"]] == ids[:3]
+    r = await api.client.get(f"/orders?limit=3&cursor={page['next_cursor']}", headers=u.headers)
+    page2 = await r.json()
+    assert [o["id"] for o in page2["items"]] == ids[3:] and page2["next_cursor"] is None
+
+
+async def test_unknown_order_404(api: Api) -> None:
+    u = await api.signup()
+    for path in ("/orders/42", "/orders/nope"):
+        assert (await api.client.get(path, headers=u.headers)).status == 404
+    assert (await api.client.post("/orders/42/cancel", headers=u.headers)).status == 404
+    assert (await api.client.post("/orders/42/ship", headers=api.admin)).status == 404
