@@ -12,6 +12,10 @@ import time
 from grid_config.errors import GridError
 from grid_config.ports import Grid
 
+#: after a transaction found an outbox stripe full, writes and readiness stay 503 this long
+#: (stripes have their own bounds, so one can fill before the total reaches the limit)
+FULL_HOLD_S = 1.0
+
 
 class Backpressure:
     def __init__(self, grid: Grid, limit: int, cache_s: float) -> None:
@@ -21,6 +25,7 @@ class Backpressure:
         self._value = 0
         self._at = float("-inf")
         self._refreshing: asyncio.Task[None] | None = None
+        self._full_until = float("-inf")
         self.reachable = True
 
     async def backlog(self) -> int:
@@ -43,9 +48,10 @@ class Backpressure:
             self._at = time.monotonic()
 
     async def full(self) -> bool:
+        if time.monotonic() < self._full_until:
+            return True
         return await self.backlog() >= self.limit
 
     def note_full(self) -> None:
-        """A transaction hit a full stripe: treat the backlog as at its bound until next refresh."""
-        self._value = max(self._value, self.limit)
-        self._at = time.monotonic()
+        """A transaction hit a full stripe: report full for :data:`FULL_HOLD_S`."""
+        self._full_until = time.monotonic() + FULL_HOLD_S

@@ -53,7 +53,7 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as e:
-        raise PayloadTooLarge(f"request body exceeds the limit of {e.max_size} bytes") from e
+        raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes") from e
     if not raw.strip():
         raise MalformedBody("request body is empty; send a JSON object", [FieldError("body", "required")])
     try:

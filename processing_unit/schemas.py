@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 ID_PATTERN = r"^[0-9]{1,20}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -126,14 +126,15 @@ class NewOrder(RequestModel):
 
     lines: Annotated[list[NewOrderLine], Field(min_length=1, max_length=MAX_ORDER_LINES)]
 
-    @model_validator(mode="after")
-    def _distinct(self) -> "NewOrder":
+    @field_validator("lines")
+    @classmethod
+    def _distinct(cls, lines: list[NewOrderLine]) -> list[NewOrderLine]:
         seen: set[str] = set()
-        for line in self.lines:
+        for line in lines:
             if line.product_id in seen:
                 raise ValueError(f"product {line.product_id} appears twice: put it on one line")
             seen.add(line.product_id)
-        return self
+        return lines
 
 
 class Payment(RequestModel):

@@ -30,7 +30,7 @@ async def ready(request: web.Request) -> web.Response:
             backlog = await backpressure.backlog()
         checks["grid"] = "reachable"
         checks["backlog"] = f"{backlog}/{backpressure.limit}"
-        full = backlog >= backpressure.limit
+        full = await backpressure.full()
     except (GridError, TimeoutError) as e:
         checks["grid"] = f"unreachable: {type(e).__name__}"
         full = True
