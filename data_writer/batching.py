@@ -22,6 +22,8 @@ from grid_config.names import KINDS
 
 #: application order inside one transaction: parents before children (foreign keys)
 KIND_RANK: dict[str, int] = {"users": 0, "products": 1, "orders": 2}
+MAX_BIGINT = 2**63
+MAX_INT = 2**31
 ORDER_STATUSES = frozenset({"placed", "paid", "shipped", "cancelled"})
 
 
@@ -78,8 +80,8 @@ def _is_int(v: Any) -> bool:
 def _nonneg_int(state: Mapping[str, Any], name: str, required: bool) -> str | None:
     if name not in state or state[name] is None:
         return f"state.{name} is required" if required else None
-    if not _is_int(state[name]) or state[name] < 0:
-        return f"state.{name} must be a non-negative integer"
+    if not _is_int(state[name]) or not 0 <= state[name] < MAX_BIGINT:
+        return f"state.{name} must be a non-negative 64-bit integer"
     return None
 
 
@@ -96,6 +98,8 @@ def _str(state: Mapping[str, Any], name: str, required: bool, max_len: int) -> s
 
 def check(event: ChangeEvent) -> str | None:
     """Why the database would refuse this event, or None. Deletes need no state."""
+    if event.version >= MAX_BIGINT:
+        return "version exceeds 64 bits"
     if len(event.id) > 64:
         return "id longer than 64 characters"
     try:
@@ -110,6 +114,9 @@ def check(event: ChangeEvent) -> str | None:
     problems: list[str | None]
     if event.kind == "users":
         problems = [_str(s, "email", True, 320), _str(s, "name", False, 200)]
+        pw = s.get("password_hash", s.get("password"))
+        if pw is not None and (not isinstance(pw, str) or len(pw) > 512):
+            problems.append("state.password_hash must be a string of at most 512 characters")
         if "is_admin" in s and not isinstance(s["is_admin"], bool):
             problems.append("state.is_admin must be a boolean")
     elif event.kind == "products":
@@ -136,9 +143,11 @@ def check(event: ChangeEvent) -> str | None:
                 if not isinstance(pid, str) or not pid or len(pid) > 64:
                     problems.append(f"state.lines[{i}].product_id must be a non-empty string")
                 q = line.get("quantity")
-                if not _is_int(q) or q <= 0:
+                if not _is_int(q) or not 0 < q < MAX_INT:
                     problems.append(f"state.lines[{i}].quantity must be a positive integer")
-                if "price_cents" in line and (not _is_int(line["price_cents"]) or line["price_cents"] < 0):
+                if "price_cents" in line and (
+                    not _is_int(line["price_cents"]) or not 0 <= line["price_cents"] < MAX_BIGINT
+                ):
                     problems.append(f"state.lines[{i}].price_cents must be a non-negative integer")
     found = [p for p in problems if p]
     return "; ".join(found) if found else None

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any, AsyncIterator, Callable, Iterable, Sequence, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential, wait_random
 
 from data_writer import schema
 from data_writer.batching import DeferralPolicy, Poison, fresh_and_stale, parents_of, split_ready
@@ -64,6 +64,9 @@ class Dialect(abc.ABC):
     def begin(self, conn: Any, cur: Cursor) -> None:
         """Start a transaction (DB-API drivers start one implicitly; SQLite overrides)."""
 
+    def after_rollback(self) -> None:
+        """Forget per-transaction caches (e.g. temp tables created by the rolled-back work)."""
+
     @abc.abstractmethod
     def migrations(self) -> list[Migration]: ...
 
@@ -94,7 +97,7 @@ class Dialect(abc.ABC):
     def translate(self, e: BaseException) -> BaseException | None:
         """Driver error -> our error, in one place; None leaves it alone (a bug: surface it)."""
         d = self.driver
-        if isinstance(e, (d.IntegrityError, d.DataError)):
+        if isinstance(e, (d.IntegrityError, d.DataError, OverflowError)) or type(e).__name__ == "JSONEncodeError":
             return SinkConstraintError(f"{type(e).__name__}: {e}".strip())
         if isinstance(e, (d.OperationalError, d.InterfaceError, d.InternalError, OSError, TimeoutError)):
             return SinkUnavailable(f"{self.name}: {type(e).__name__}: {e}".strip())
@@ -140,6 +143,7 @@ class SqlEngine:
                 conn.rollback()
             except Exception:  # noqa: BLE001 - the connection may be gone
                 pass
+            self.d.after_rollback()
             ours = self.d.translate(e) if not isinstance(e, (SinkUnavailable, SinkConstraintError)) else e
             if isinstance(ours, SinkUnavailable):
                 self.close()
@@ -193,7 +197,14 @@ class SqlEngine:
 
             cur.execute(sql, (after,))
             return [
-                EntityRow(r[0], int(r[1]), bool(r[2]), orjson.loads(r[3]), self.d.from_ts(r[4]), self.d.from_ts(r[5]))
+                EntityRow(
+                    r[0],
+                    int(r[1]),
+                    bool(r[2]),
+                    r[3] if isinstance(r[3], dict) else orjson.loads(r[3]),
+                    self.d.from_ts(r[4]),
+                    self.d.from_ts(r[5]),
+                )
                 for r in cur.fetchall()
             ]
 
@@ -342,6 +353,7 @@ class ThreadedSink(Sink):
         self.retry_budget_s = retry_budget_s
         self.max_backoff_s = max_backoff_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{engine.d.name}")
+        self._closed = False
 
     @property
     def dialect(self) -> str:
@@ -351,7 +363,7 @@ class ThreadedSink(Sink):
         loop = asyncio.get_running_loop()
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(SinkUnavailable),
-            wait=wait_exponential_jitter(initial=0.05, max=self.max_backoff_s),
+            wait=wait_exponential(multiplier=0.05, max=self.max_backoff_s) + wait_random(0, 0.1),
             stop=stop_after_delay(self.retry_budget_s),
             reraise=True,
             before_sleep=lambda rs: log.warning(
@@ -395,6 +407,9 @@ class ThreadedSink(Sink):
             await self._call(self.engine.record_dead_letters, list(poison))
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self.engine.close)
         self._executor.shutdown(wait=True)
