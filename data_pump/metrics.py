@@ -14,7 +14,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from grid_config.events import parse_iso
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: without the charset parameter: aiohttp takes the charset separately
+CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
 
 
 def age_seconds(changed_at: str, now: float | None = None) -> float:

@@ -1,0 +1,233 @@
+"""The distributed pump: a Faust app around the shipping functions (``build(settings)``).
+
+- The **control topic** (one partition per outbox stripe) is consumed by a thin agent;
+  Kafka's group assignment of its partitions decides which stripes this pump drains
+  (:class:`PumpRuntime` follows ``on_partitions_revoked`` / ``on_partitions_assigned``).
+- Each owned stripe is drained by :func:`~data_pump.shipping.drain_stripe` through
+  :class:`~data_pump.kafka_publisher.FaustPublisher` (idempotent producer, acks=all).
+- A timer refreshes the backlog gauge; ``/metrics`` and ``/health/*`` are served by
+  Faust's web server, bound to ``SPACEGRID_HTTP_HOST:SPACEGRID_HTTP_PORT``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import socket
+from typing import Any, AbstractSet
+
+import faust
+from mode import Service
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+
+from data_pump.control import OwnershipNote, acquired, parse_note
+from data_pump.kafka_publisher import FaustPublisher, IdempotentFaustProducer
+from data_pump.metrics import CONTENT_TYPE, PumpMetrics
+from data_pump.ownership import StripeDrainer
+from data_pump.publisher import Publisher
+from data_pump.settings import PumpSettings
+from data_pump.shipping import drain_stripe
+from grid_config.errors import GridError
+from grid_config.ports import Grid
+
+log = logging.getLogger("spacegrid.pump")
+
+
+class PumpApp(faust.App):
+    """A Faust app whose producer is idempotent with acks=all (faust's is not by default)."""
+
+    def _new_producer(self) -> Any:
+        return IdempotentFaustProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
+def make_grid(settings: PumpSettings) -> Grid:
+    """The Hazelcast adapter (the pump never runs on the in-process grid: ``spacegrid up`` does)."""
+    from grid_config.hazelcast_grid import HazelcastGrid
+
+    return HazelcastGrid(settings, settings.names, near_cache_maps=())
+
+
+class PumpRuntime(Service):
+    """Connects the grid, drains the stripes this pump owns, keeps the gauges fresh."""
+
+    def __init__(
+        self,
+        settings: PumpSettings,
+        grid: Grid,
+        publisher: Publisher,
+        metrics: PumpMetrics,
+        pump_id: str,
+        **kwargs: Any,
+    ) -> None:
+        self.settings = settings
+        self.grid = grid
+        self.publisher = publisher
+        self.metrics = metrics
+        self.pump_id = pump_id
+        self.grid_ready = asyncio.Event()
+        self.owners: dict[int, OwnershipNote] = {}
+        self.drainer = StripeDrainer(self._stripe_loop, on_change=metrics.owned.set)
+        super().__init__(**kwargs)
+
+    @Service.task
+    async def _connect(self) -> None:
+        """Connect to the grid, retrying with backoff: a pump may start before the cluster."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(GridError),
+            wait=wait_random_exponential(multiplier=0.2, max=5),
+        ):
+            with attempt:
+                await self.grid.start()
+        self.grid_ready.set()
+        log.info("grid connected")
+
+    async def on_stop(self) -> None:
+        await self.drainer.release_all()
+        if self.grid_ready.is_set():
+            await self.grid.close()
+
+    async def _stripe_loop(self, stripe: int, stop: asyncio.Event) -> None:
+        ready = asyncio.ensure_future(self.grid_ready.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        stopped.cancel()
+        if stop.is_set():
+            return
+        s = self.settings
+        await drain_stripe(
+            self.grid,
+            s.names,
+            self.publisher,
+            stripe,
+            stop,
+            batch_size=s.pump_batch_size,
+            idle_s=s.pump_idle_ms / 1000,
+            max_backoff_s=s.pump_max_backoff_s,
+            metrics=self.metrics,
+        )
+
+    # ---- ownership, driven by the control topic's assignment ------------------------
+    async def own(self, stripes: AbstractSet[int]) -> list[int]:
+        """Drain exactly ``stripes``; return the newly acquired ones."""
+        before = self.drainer.owned
+        await self.drainer.own(stripes)
+        gained = sorted(set(stripes) - before)
+        log.info("pump %s owns stripes %s (new: %s)", self.pump_id, sorted(stripes), gained)
+        return gained
+
+    async def release(self, stripes: AbstractSet[int]) -> None:
+        await self.drainer.release(stripes)
+
+    def note(self, note: OwnershipNote) -> None:
+        self.owners[note.stripe] = note
+
+    async def refresh_metrics(self) -> None:
+        if self.grid_ready.is_set():
+            try:
+                self.metrics.record_backlog(await self.grid.backlog())
+            except GridError as e:
+                log.warning("cannot read the backlog: %s", e)
+
+    @property
+    def ready(self) -> bool:
+        return self.grid_ready.is_set()
+
+
+def pump_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build(settings: PumpSettings, grid: Grid | None = None) -> PumpApp:
+    """Wire the pump: Faust app, control agent, ownership callbacks, timer, web pages."""
+    names = settings.names
+    (settings.cache_dir / "pump").mkdir(parents=True, exist_ok=True)
+    app = PumpApp(
+        settings.app_id,
+        broker=[f"kafka://{b}" for b in settings.bootstrap_servers],
+        datadir=str(settings.cache_dir / "pump" / settings.app_id),
+        web_enabled=True,
+        web_bind=settings.http_host,
+        web_host=settings.http_host,
+        web_port=settings.http_port,
+        broker_session_timeout=settings.pump_session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.pump_session_timeout_s / 6),
+        broker_rebalance_timeout=max(30.0, 2 * settings.pump_request_timeout_s),
+        producer_acks=-1,
+        producer_request_timeout=settings.pump_request_timeout_s,
+        topic_allow_declare=False,  # topics are created explicitly (data_pump.topics)
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="latest",
+        topic_partitions=names.stripes,
+        topic_replication_factor=settings.kafka_replication,
+    )
+    metrics = PumpMetrics()
+    runtime = PumpRuntime(settings, grid or make_grid(settings), FaustPublisher(app), metrics, pump_id())
+    app.service(runtime)
+    app.pump_runtime = runtime  # type: ignore[attr-defined]
+    control = app.topic(
+        names.pump_control_topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=names.stripes,
+    )
+
+    @app.agent(control, name="stripe-control")
+    async def stripe_control(stream: Any) -> Any:
+        """Read ownership notes of the owned control partitions (an audit trail, see control.py)."""
+        async for raw in stream:
+            note = parse_note(raw)
+            if note is not None:
+                runtime.note(note)
+            yield note
+
+    def control_stripes(tps: AbstractSet[Any]) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == names.pump_control_topic}
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: AbstractSet[Any], **kwargs: Any) -> None:
+        # awaited by Faust before the rebalance completes: no new owner starts before we stop
+        await runtime.release(control_stripes(revoked))
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: AbstractSet[Any], **kwargs: Any) -> None:
+        gained = await runtime.own(control_stripes(set(app.consumer.assignment())))
+        for stripe in gained:
+            note = acquired(stripe, runtime.pump_id)
+            try:
+                await app.producer.send(control.get_topic_name(), note.pump.encode(), note.to_bytes(), stripe, None, None)
+            except Exception as e:  # an audit note must never block shipping
+                log.warning("cannot write the ownership note of stripe %s: %s", stripe, e)
+
+    @app.timer(settings.pump_metrics_interval_s)
+    async def refresh_metrics() -> None:
+        await runtime.refresh_metrics()
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type=CONTENT_TYPE)
+
+    @app.page("/health/live")
+    async def live(web: Any, request: Any) -> Any:
+        return web.json({"status": "live"})
+
+    @app.page("/health/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        body = {"grid": runtime.ready, "owned_stripes": sorted(runtime.drainer.owned)}
+        return web.json(body, status=200 if runtime.ready else 503)
+
+    @app.page("/stripes")
+    async def stripes(web: Any, request: Any) -> Any:
+        return web.json(
+            {
+                "pump": runtime.pump_id,
+                "owned": sorted(runtime.drainer.owned),
+                "notes": {s: n.__dict__ for s, n in sorted(runtime.owners.items())},
+            }
+        )
+
+    return app

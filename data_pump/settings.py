@@ -1,0 +1,36 @@
+"""The pump's settings: the common ``SPACEGRID_*`` ones plus ``SPACEGRID_PUMP_*`` tuning."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from grid_config.names import Names
+from grid_config.settings import CommonSettings
+
+
+class PumpSettings(CommonSettings):
+    #: records taken from one stripe per batch (one Kafka round trip per batch)
+    pump_batch_size: int = Field(default=500, ge=1, le=100_000)
+    #: pause before polling an empty stripe again
+    pump_idle_ms: int = Field(default=20, ge=1, le=10_000)
+    #: cap of the exponential backoff between failed attempts
+    pump_max_backoff_s: float = Field(default=5.0, gt=0, le=300)
+    #: a dead pump's stripes move to the others after about this long (Kafka group session)
+    pump_session_timeout_s: float = Field(default=8.0, ge=3, le=300)
+    #: bound of one publish attempt: a record not acknowledged by then fails its batch
+    pump_request_timeout_s: float = Field(default=15.0, ge=1, le=300)
+    #: how often the backlog gauge is refreshed from the grid
+    pump_metrics_interval_s: float = Field(default=1.0, gt=0, le=60)
+
+    @property
+    def names(self) -> Names:
+        return Names(namespace=self.namespace, stripes=self.outbox_stripes)
+
+    @property
+    def app_id(self) -> str:
+        """Faust app id = Kafka consumer group of the control topic, shared by all pumps."""
+        return f"{self.namespace}spacegrid-pump"
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]

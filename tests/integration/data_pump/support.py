@@ -1,0 +1,205 @@
+"""Helpers of the pump's integration tests: pump subprocesses, a write load, a Kafka reader."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from grid_config.errors import BacklogFull, GridUnavailable, TransactionConflict
+from grid_config.events import ChangeEvent
+from grid_config.hazelcast_grid import HazelcastGrid
+from grid_config.names import KINDS, Names
+from grid_config.ports import Tx
+from grid_config.settings import CommonSettings
+from spacegrid.local.processes import free_ports
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def pump_env(cluster_env: dict[str, str], bootstrap: str, namespace: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEGRID_")}
+    env.update(cluster_env)
+    env.update(
+        {
+            "SPACEGRID_KAFKA_BOOTSTRAP": bootstrap,
+            "SPACEGRID_NAMESPACE": namespace,
+            "SPACEGRID_KAFKA_PARTITIONS": "6",
+            "SPACEGRID_PUMP_SESSION_TIMEOUT_S": "6",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class PumpProcess:
+    """``python -m spacegrid.cli pump`` as a child process, SIGKILLed by PID when asked."""
+
+    env: dict[str, str]
+    log_dir: Path
+    proc: subprocess.Popen | None = None
+    port: int = 0
+    starts: int = 0
+
+    def start(self) -> "PumpProcess":
+        self.port = free_ports(1)[0]
+        self.starts += 1
+        log = open(self.log_dir / f"pump-{id(self)}-{self.starts}.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "spacegrid.cli", "pump", "--loglevel", "warning"],
+            env={**self.env, "SPACEGRID_HTTP_PORT": str(self.port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def grid_settings(cluster_env: dict[str, str], namespace: str, backlog_limit: int = 100_000) -> CommonSettings:
+    return CommonSettings(
+        grid="hazelcast",
+        hazelcast_members=cluster_env["SPACEGRID_HAZELCAST_MEMBERS"],
+        hazelcast_cluster=cluster_env["SPACEGRID_HAZELCAST_CLUSTER"],
+        namespace=namespace,
+        backlog_limit=backlog_limit,
+    )
+
+
+async def open_grid(settings: CommonSettings) -> HazelcastGrid:
+    grid = HazelcastGrid(settings, Names(settings.namespace, settings.outbox_stripes), near_cache_maps=())
+    await grid.start()
+    return grid
+
+
+@dataclass
+class WriteLoad:
+    """Product changes over many keys; each key is written by one coroutine, so versions ascend."""
+
+    grid: HazelcastGrid
+    keys: int
+    seed: int = 5
+    versions: dict[str, int] = field(default_factory=dict)
+    written: list[tuple[str, int]] = field(default_factory=list)
+    refused: int = 0  # BacklogFull answers (the units' 503)
+
+    def key_ids(self) -> list[str]:
+        return [str(10**15 + i) for i in range(self.keys)]
+
+    async def change(self, pid: str) -> bool:
+        version = self.versions.get(pid, 0) + 1
+        names = self.grid.names
+
+        def work(tx: Tx) -> None:
+            state = {"id": pid, "sku": f"sku-{pid}", "name": "p", "category": "c", "price_cents": 100, "stock": version, "version": version}
+            tx.put(names.products, pid, state)
+            tx.record(ChangeEvent(kind="products", op="upsert", id=pid, version=version, state=state))
+
+        try:
+            await self.grid.transact(work)
+        except BacklogFull:
+            self.refused += 1
+            return False
+        except (TransactionConflict, GridUnavailable):
+            return False
+        self.versions[pid] = version
+        self.written.append((pid, version))
+        return True
+
+    async def run(self, total: int, concurrency: int = 16, rate: float | None = None,
+                  stop: asyncio.Event | None = None) -> None:
+        """Write ``total`` changes (or until ``stop``); ``rate``: changes/s cap over all writers."""
+        ids = self.key_ids()
+        rng = random.Random(self.seed)
+        done = 0
+        lock = asyncio.Lock()
+
+        async def writer(mine: list[str]) -> None:
+            nonlocal done
+            while True:
+                async with lock:
+                    if done >= total or (stop is not None and stop.is_set()):
+                        return
+                    done += 1
+                ok = await self.change(rng.choice(mine))
+                if not ok:
+                    async with lock:
+                        done -= 1
+                    await asyncio.sleep(0.05)
+                if rate:
+                    await asyncio.sleep(concurrency / rate)
+
+        await asyncio.gather(*(writer(ids[i::concurrency]) for i in range(concurrency)))
+
+
+async def read_topics(bootstrap: str, names: Names, expected: set[tuple[str, int]],
+                      timeout: float = 120.0) -> list[tuple[str, int]]:
+    """Every record of the entity topics, partition by partition in log order, as (id, version).
+
+    Reads until every expected (id, version) was seen and the end offsets are reached.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(names.topic(k), p)
+               for k in KINDS for p in (consumer.partitions_for_topic(names.topic(k)) or
+                                        await _partitions(consumer, names.topic(k)))]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        per_tp: dict[TopicPartition, list[tuple[str, int]]] = {tp: [] for tp in tps}
+        seen: set[tuple[str, int]] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for tp, records in batches.items():
+                for r in records:
+                    e = ChangeEvent.from_bytes(r.value)
+                    assert r.key == e.id.encode(), "key must be the entity id"
+                    per_tp[tp].append((e.id, e.version))
+                    seen.add((e.id, e.version))
+            if not batches and expected <= seen:
+                ends = await consumer.end_offsets(tps)
+                positions = {tp: await consumer.position(tp) for tp in tps}
+                if all(positions[tp] >= ends[tp] for tp in tps):
+                    break
+        return [kv for tp in tps for kv in per_tp[tp]]
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # noqa: SLF001 (topic metadata, once)
+    return consumer.partitions_for_topic(topic) or set()
+
+
+async def wait_backlog(grid: HazelcastGrid, equals: int = 0, timeout: float = 120.0) -> float:
+    """Seconds until the grid's backlog reached ``equals``."""
+    started = time.monotonic()
+    while await grid.backlog() != equals:
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"backlog still {await grid.backlog()} after {timeout}s")
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started

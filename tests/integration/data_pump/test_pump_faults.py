@@ -1,0 +1,129 @@
+"""The pump against the real 3-member cluster and a real broker: crashes, fail-over, outage."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+
+from grid_config.names import Names
+from tests.integration.data_pump.support import (
+    PumpProcess,
+    WriteLoad,
+    grid_settings,
+    open_grid,
+    pump_env,
+    read_topics,
+    wait_backlog,
+)
+from tests.support.ordering import check_log
+
+pytestmark = pytest.mark.integration
+
+
+async def test_pump_sigkilled_three_times_under_load_loses_nothing_and_keeps_key_order(
+    hazelcast_cluster, kafka_broker, namespace, tmp_path
+):
+    env = pump_env(hazelcast_cluster.settings_env, kafka_broker.bootstrap, namespace)
+    grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace))
+    pump = PumpProcess(env, tmp_path).start()
+    rng = random.Random(42)
+    try:
+        load = WriteLoad(grid, keys=2000)
+        writing = asyncio.create_task(load.run(20_000, concurrency=24))
+        for _ in range(3):
+            await asyncio.sleep(rng.uniform(3, 8))
+            pump.kill()  # SIGKILL mid-batch: the members roll its open transactions back
+            await asyncio.sleep(rng.uniform(0, 2))
+            pump.start()
+        await writing
+        drained_in = await wait_backlog(grid, 0, timeout=180)
+        published = await read_topics(kafka_broker.bootstrap, grid.names, set(load.written))
+        report = check_log(published, load.written)
+        print(
+            f"\n[pump crash run] written={len(load.written)} on kafka={report.records} "
+            f"keys={report.keys} duplicates={report.duplicates} missing={len(report.missing)} "
+            f"drained {drained_in:.1f}s after the load ended"
+        )
+        assert report.missing == [], f"{len(report.missing)} change records never reached Kafka"
+        assert len(load.written) == 20_000
+    finally:
+        pump.kill()
+        await grid.close()
+
+
+async def test_two_pumps_one_sigkilled_the_other_takes_over_its_stripes(
+    hazelcast_cluster, kafka_broker, namespace, tmp_path
+):
+    env = pump_env(hazelcast_cluster.settings_env, kafka_broker.bootstrap, namespace)
+    grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace))
+    names: Names = grid.names
+    first, second = PumpProcess(env, tmp_path).start(), PumpProcess(env, tmp_path).start()
+    try:
+        load = WriteLoad(grid, keys=400)
+        await load.run(400, concurrency=16)
+        await wait_backlog(grid, 0, timeout=90)  # both running and shipping
+        await asyncio.sleep(3)  # let the group settle on two members
+        first.kill()
+        killed_at = time.monotonic()
+        # one marker change per stripe, written right after the kill
+        per_stripe = {}
+        for pid in load.key_ids():
+            per_stripe.setdefault(names.stripe_of(pid), pid)
+        for pid in per_stripe.values():
+            assert await load.change(pid)
+        markers = {(pid, load.versions[pid]) for pid in per_stripe.values()}
+        await wait_backlog(grid, 0, timeout=90)
+        failover_s = time.monotonic() - killed_at
+        published = await read_topics(kafka_broker.bootstrap, names, set(load.written))
+        report = check_log(published, load.written)
+        print(f"\n[pump fail-over] every stripe shipping again {failover_s:.1f}s after SIGKILL "
+              f"(session timeout 6 s); duplicates={report.duplicates}")
+        assert markers <= set(published) and report.missing == []
+        assert failover_s < 30, f"fail-over took {failover_s:.1f}s"
+    finally:
+        first.kill()
+        second.kill()
+        await grid.close()
+
+
+async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
+    hazelcast_cluster, engine_factory, namespace, tmp_path
+):
+    stack = engine_factory()
+    stack.broker.start()
+    bootstrap = stack.broker.bootstrap
+    limit = 4000
+    env = pump_env(hazelcast_cluster.settings_env, bootstrap, namespace,
+                   SPACEGRID_BACKLOG_LIMIT=str(limit), SPACEGRID_PUMP_REQUEST_TIMEOUT_S="5")
+    grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace, backlog_limit=limit))
+    pump = PumpProcess(env, tmp_path).start()
+    try:
+        load = WriteLoad(grid, keys=1000)
+        await load.run(500, concurrency=16)
+        await wait_backlog(grid, 0, timeout=90)
+        stack.broker.stop(graceful=False)
+        stopped_at = time.monotonic()
+        stop = asyncio.Event()
+        writing = asyncio.create_task(load.run(10**9, concurrency=16, stop=stop))
+        peak = 0
+        while time.monotonic() - stopped_at < 30:
+            peak = max(peak, await grid.backlog())
+            await asyncio.sleep(0.5)
+        stop.set()
+        await writing
+        refused_during_outage = load.refused
+        stack.broker.start()
+        drained_in = await wait_backlog(grid, 0, timeout=180)
+        published = await read_topics(bootstrap, grid.names, set(load.written))
+        report = check_log(published, load.written)
+        print(f"\n[broker outage] backlog peak={peak} (bound {limit}), writes refused={refused_during_outage}, "
+              f"drained {drained_in:.1f}s after the broker returned, duplicates={report.duplicates}")
+        assert peak >= limit - 16 and refused_during_outage > 0
+        assert report.missing == []
+    finally:
+        pump.kill()
+        await grid.close()
+        stack.down()
