@@ -64,6 +64,8 @@ class HazelcastCluster:
             f"-Dhazelcast.config={config_path()}",
             f"-Dspacegrid.cluster.name={self.cluster_name}",
             f"-Dspacegrid.port={port}",
+            "-Dspacegrid.interface=127.0.0.1",
+            "-Dspacegrid.bind.any=false",
             f"-Dspacegrid.members={self.member_list}",
             f"-Dspacegrid.outbox.max={self.outbox_max}",
             f"-Dspacegrid.quorum.enabled={'true' if quorum else 'false'}",
