@@ -20,6 +20,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +163,7 @@ def start_postgres(
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     if as_root and not _traversable(root, uid, gids):
-        root = Path(tempfile.gettempdir()) / f"spacegrid-pg-{abs(hash(str(root))) % 10**8}"
+        root = Path(tempfile.gettempdir()) / f"spacegrid-pg-{zlib.crc32(str(root).encode()):08x}"
         root.mkdir(parents=True, exist_ok=True)
     data = root / "data"
     pwfile = root / "password"

@@ -48,6 +48,7 @@ def postgres_instance() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +94,4 @@ def private_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postg
     finally:
         server.stop()
         shutil.rmtree(server.data_dir.parent, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,1 @@
+CREATE INDEX products_category ON dbo.products (category, id)

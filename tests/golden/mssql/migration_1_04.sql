@@ -1,0 +1,1 @@
+CREATE INDEX products_sku ON dbo.products (sku)

@@ -1,0 +1,1 @@
+CREATE INDEX orders_user ON dbo.orders (user_id, id)

@@ -1,0 +1,1 @@
+CREATE INDEX order_lines_product ON dbo.order_lines (product_id)

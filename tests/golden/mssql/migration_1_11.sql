@@ -1,0 +1,5 @@
+CREATE TABLE dbo.dead_letters (
+    seq BIGINT IDENTITY(1, 1) NOT NULL PRIMARY KEY,
+    kind NVARCHAR(16) NULL, entity_id NVARCHAR(64) NULL, version BIGINT NULL,
+    error NVARCHAR(4000) NOT NULL, payload NVARCHAR(MAX) NOT NULL, recorded_at DATETIME2(3) NOT NULL
+)
