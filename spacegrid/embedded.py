@@ -49,10 +49,12 @@ def build_app(settings: UnitSettings) -> web.Application:
 
 
 def serve(**overrides: object) -> int:
-    """Run the embedded mode until SIGINT/SIGTERM."""
+    """Run the embedded mode until SIGINT/SIGTERM (then drain, ship, flush, exit)."""
     from processing_unit.logs import configure_logging
+    from processing_unit.server import serve as serve_app
 
     configure_logging()
     settings = load_unit_settings(**overrides)
-    web.run_app(build_app(settings), host=settings.http_host, port=settings.http_port, print=None)
-    return 0
+    return serve_app(
+        build_app(settings), settings.http_host, settings.http_port, settings.drain_grace_s, settings.shutdown_timeout_s
+    )
