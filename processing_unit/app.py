@@ -8,7 +8,7 @@ between this app and the pump; ``spacegrid unit`` passes a Hazelcast grid (see
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator, Iterable
+from typing import AsyncIterator, Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -46,12 +46,15 @@ def create_app(
     *,
     own_grid: bool = False,
     loaded: bool = True,
+    preload: Callable[[], Awaitable[object]] | None = None,
 ) -> web.Application:
     """Build the unit's HTTP application over ``grid``.
 
     ``own_grid``: start the grid with the app and close it on cleanup (``spacegrid unit``).
     ``loaded``: readiness waits for ``app[RUNTIME].loaded`` when False, so a caller that
     first loads the grid from the database (``spacegrid up``) sets it when done.
+    ``preload``: awaited once the grid is up and before the admin account is bootstrapped
+    (``spacegrid up`` loads its database there); readiness follows when it returns.
     """
     app = web.Application(
         middlewares=[observe, problem_mapping, write_gate], client_max_size=settings.max_body_bytes
@@ -78,6 +81,9 @@ def create_app(
     async def grid_ctx(app: web.Application) -> AsyncIterator[None]:
         if own_grid:
             await grid.start()
+        if preload is not None:
+            await preload()
+            runtime.loaded.set()
         try:
             yield
         finally:

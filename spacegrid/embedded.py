@@ -1,51 +1,110 @@
 """The embedded mode's wiring function: one process, the same code as the distributed mode.
 
 ``build_app(settings)`` returns the unit's aiohttp application over an in-process grid,
-with the embedded pump (grid outbox -> in-process channel) running beside it as a
-cleanup-context task. Only adapters differ from the distributed mode.
+with the embedded pump (grid outbox -> in-process channel) and the embedded writer
+(channel -> the same :class:`~data_writer.pipeline.BatchWriter` -> SQLite) running
+beside it. On start the database is loaded into the grid before the unit is ready; on
+shutdown the outbox and the channel are drained into the database before exit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from typing import AsyncIterator
 
 from aiohttp import web
 
-from data_pump.embedded import run_embedded
+from data_pump.embedded import run_embedded as run_pump
 from data_pump.local_channel import LocalChannel
+from data_reader.loader import load_grid
+from data_writer.embedded import run_embedded as run_writer
+from data_writer.factory import sink_from_url
+from data_writer.pipeline import BatchWriter, SinkDeadLetters
+from data_writer.ports import Sink
+from data_writer.settings import WriterSettings
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
+from grid_config.settings import load
 from processing_unit.app import create_app
-from processing_unit.keys import RUNTIME
 from processing_unit.settings import UnitSettings, load_unit_settings
+
+log = logging.getLogger("spacegrid.up")
 
 #: records between pump and writer; full -> the pump waits -> the outbox fills -> 503 (G7)
 CHANNEL_SIZE = 10_000
+#: how long a shutdown waits for the outbox and the channel to reach the database
+DRAIN_TIMEOUT_S = 30.0
+
 CHANNEL: web.AppKey[LocalChannel] = web.AppKey("channel", LocalChannel)
+SINK: web.AppKey[Sink] = web.AppKey("sink", Sink)
 
 
-def build_app(settings: UnitSettings) -> web.Application:
+def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = None) -> web.Application:
+    writer_settings = writer_settings or load(WriterSettings)
     names = Names(namespace=settings.namespace, stripes=settings.outbox_stripes)
     grid = LocalGrid(names, settings.backlog_limit)
-    app = create_app(settings, grid, own_grid=True, loaded=False)
+    sink = sink_from_url(settings.database_url, policy=writer_settings.deferral)
+
+    async def load_database() -> None:
+        await sink.migrate()
+        started = time.monotonic()
+        report = await load_grid(grid, sink)
+        log.info("grid loaded from the database: %s in %.1fs", report.loaded, time.monotonic() - started)
+
+    app = create_app(settings, grid, own_grid=True, loaded=False, preload=load_database)
     channel = LocalChannel(CHANNEL_SIZE)
     app[CHANNEL] = channel
+    app[SINK] = sink
 
-    async def pump_ctx(app: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_embedded(grid, channel, stop), name="embedded-pump")
-        app[RUNTIME].loaded.set()
+    async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
+        pump_stop, writer_stop = asyncio.Event(), asyncio.Event()
+        writer = BatchWriter(sink, SinkDeadLetters(sink))
+        writer_task = asyncio.create_task(
+            run_writer(
+                channel,
+                writer,
+                writer_stop,
+                batch_size=writer_settings.write_batch_size,
+                interval_s=writer_settings.write_interval_ms / 1000,
+            ),
+            name="embedded-writer",
+        )
+        pump_task = asyncio.create_task(run_pump(grid, channel, pump_stop), name="embedded-pump")
         try:
             yield
         finally:
-            stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, 30)
+            # HTTP is closed by now: ship what is left, then let the writer empty the channel.
+            deadline = time.monotonic() + DRAIN_TIMEOUT_S
+            while await grid.backlog() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            pump_stop.set()
+            await _finish(pump_task, deadline)
+            writer_stop.set()
+            await _finish(writer_task, deadline)
+            left = await grid.backlog() + channel.qsize()
+            if left:
+                log.error("shutdown: %d changes did not reach the database in %.0fs", left, DRAIN_TIMEOUT_S)
+            await sink.close()
 
-    app.cleanup_ctx.append(pump_ctx)
+    app.cleanup_ctx.append(pipeline_ctx)
     return app
+
+
+async def _finish(task: asyncio.Task, deadline: float) -> None:
+    try:
+        await asyncio.wait_for(task, max(0.1, deadline - time.monotonic()))
+    except asyncio.TimeoutError:
+        log.error("%s did not finish in time", task.get_name())
+    except Exception:  # noqa: BLE001 - log and go on shutting down
+        log.exception("%s failed", task.get_name())
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def serve(**overrides: object) -> int:
