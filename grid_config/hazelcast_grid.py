@@ -433,7 +433,7 @@ class HazelcastGrid(Grid):
 
     async def transact(self, work: Callable[[Tx], T], timeout_s: float = 10.0) -> T:
         """Run ``work`` in a TWO_PHASE transaction, entirely on one worker thread."""
-        client = self._live_client_or_raise()
+        client = self._live_client()
 
         def run() -> T:
             from hazelcast.transaction import TWO_PHASE
@@ -454,9 +454,6 @@ class HazelcastGrid(Grid):
             return result
 
         return await self._on_thread(self._tx_pool, run)
-
-    def _live_client_or_raise(self) -> Any:
-        return self._live_client()
 
     def _invalidate_near_caches(self, client: Any, touched: Mapping[str, set[str]]) -> None:
         """Transactional writes bypass this client's near cache: drop the written keys from it.

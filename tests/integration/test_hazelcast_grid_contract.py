@@ -146,3 +146,29 @@ async def test_records_taken_by_a_killed_process_reappear_in_order(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_lock_wait_timeout_is_a_transaction_conflict(hz_grid: HazelcastGrid) -> None:
+    import threading
+
+    from grid_config.errors import TransactionConflict
+
+    n = hz_grid.names
+    await hz_grid.put(n.stock, "1", {"stock": 1})
+    locked, release = threading.Event(), threading.Event()
+
+    def holder(tx: Tx) -> None:
+        tx.get(n.stock, "1")
+        locked.set()
+        release.wait(30)
+
+    holding = asyncio.create_task(hz_grid.transact(holder, timeout_s=30))
+    await asyncio.to_thread(locked.wait, 10)
+    try:
+        with pytest.raises(TransactionConflict):
+            await hz_grid.transact(lambda tx: tx.get(n.stock, "1"), timeout_s=1)
+    finally:
+        release.set()
+        await holding
+    await hz_grid.transact(lambda tx: tx.put(n.stock, "1", {"stock": 2}))
+    assert await hz_grid.get(n.stock, "1") == {"stock": 2}
