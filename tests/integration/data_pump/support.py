@@ -25,6 +25,14 @@ from spacegrid.local.processes import free_ports
 REPO = Path(__file__).resolve().parents[3]
 
 
+def keep_logs(tmp_path: Path, namespace: str) -> Path:
+    """Pump logs under ``SPACEGRID_TEST_LOGS`` when set (kept after the run), else ``tmp_path``."""
+    root = os.environ.get("SPACEGRID_TEST_LOGS")
+    path = Path(root) / namespace if root else tmp_path
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def pump_env(cluster_env: dict[str, str], bootstrap: str, namespace: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEGRID_")}
     env.update(cluster_env)

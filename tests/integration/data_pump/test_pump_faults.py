@@ -10,6 +10,7 @@ import pytest
 
 from grid_config.names import Names
 from tests.integration.data_pump.support import (
+    keep_logs,
     PumpProcess,
     WriteLoad,
     grid_settings,
@@ -28,7 +29,8 @@ async def test_pump_sigkilled_three_times_under_load_loses_nothing_and_keeps_key
 ):
     env = pump_env(hazelcast_cluster.settings_env, kafka_broker.bootstrap, namespace)
     grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace))
-    pump = PumpProcess(env, tmp_path).start()
+    log_dir = keep_logs(tmp_path, namespace)
+    pump = PumpProcess(env, log_dir).start()
     rng = random.Random(42)
     try:
         load = WriteLoad(grid, keys=2000)
@@ -47,6 +49,11 @@ async def test_pump_sigkilled_three_times_under_load_loses_nothing_and_keeps_key
             f"keys={report.keys} duplicates={report.duplicates} missing={len(report.missing)} "
             f"drained {drained_in:.1f}s after the load ended"
         )
+        if report.missing:
+            for key in sorted({k for k, _ in report.missing})[:5]:
+                print(f"  key {key}: written {[v for k, v in load.written if k == key]}, "
+                      f"on kafka {[v for k, v in published if k == key]}")
+            print(f"  backlog now {await grid.backlog()}; pump logs in {log_dir}")
         assert report.missing == [], f"{len(report.missing)} change records never reached Kafka"
         assert len(load.written) == 20_000
     finally:
