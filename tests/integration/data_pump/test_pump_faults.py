@@ -100,7 +100,7 @@ async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
     hazelcast_cluster, engine_factory, namespace, tmp_path
 ):
     stack = engine_factory()
-    stack.broker.start()
+    await asyncio.to_thread(stack.broker.start)  # blocking launcher: off the event loop
     bootstrap = stack.broker.bootstrap
     limit = 4000
     env = pump_env(hazelcast_cluster.settings_env, bootstrap, namespace,
@@ -111,7 +111,7 @@ async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
         load = WriteLoad(grid, keys=1000)
         await load.run(500, concurrency=16)
         await wait_backlog(grid, 0, timeout=90)
-        stack.broker.stop(graceful=False)
+        await asyncio.to_thread(stack.broker.stop, False)
         stopped_at = time.monotonic()
         stop = asyncio.Event()
         writing = asyncio.create_task(load.run(10**9, concurrency=16, stop=stop))
@@ -122,7 +122,7 @@ async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
         stop.set()
         await writing
         refused_during_outage = load.refused
-        stack.broker.start()
+        await asyncio.to_thread(stack.broker.start)
         drained_in = await wait_backlog(grid, 0, timeout=180)
         published = await read_topics(bootstrap, grid.names, set(load.written))
         report = check_log(published, load.written)
@@ -133,4 +133,4 @@ async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
     finally:
         pump.kill()
         await grid.close()
-        stack.down()
+        await asyncio.to_thread(stack.down)
