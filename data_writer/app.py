@@ -1,0 +1,174 @@
+"""The distributed writer: a Faust app of thin agents around :class:`BatchWriter` (``build(settings)``).
+
+One agent per entity topic, consumer group ``spacegrid-writer``. Batches come from
+``stream.take_events(SPACEGRID_WRITE_BATCH_SIZE, within=SPACEGRID_WRITE_INTERVAL_MS)``.
+
+Offsets move only after the database committed: Faust's ``take_events`` acknowledges
+the buffered events when the loop body ends *however* it ends (also on cancellation at
+shutdown or rebalance). :meth:`BatchWriter.write` never raises for database errors (it
+retries until the commit), but a stopping stream closes the generator mid-batch; so the
+batch's messages are flagged as acknowledged while the write runs (:func:`hold`), which
+makes Faust's ack a no-op, and unflagged after the commit: an interrupted batch's
+offsets never become committable and Kafka redelivers it (version-guarded: idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Sequence
+
+import faust
+
+from data_writer.batching import Poison
+from data_writer.factory import sink_from_url
+from data_writer.metrics import CONTENT_TYPE, WriterMetrics
+from data_writer.pipeline import BatchWriter, DeadLetters
+from data_writer.ports import Sink
+from data_writer.settings import WriterSettings
+from grid_config.names import KINDS
+
+log = logging.getLogger("spacegrid.writer")
+
+ERROR_HEADER = "spacegrid-error"
+
+
+class WriterApp(faust.App):
+    """Faust app whose producer (dead letters) is idempotent with acks=all."""
+
+    def _new_producer(self) -> Any:
+        from data_pump.kafka_publisher import IdempotentFaustProducer
+
+        return IdempotentFaustProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
+class KafkaDeadLetters:
+    """Poison -> ``spacegrid.deadletter``: original bytes, key = entity id, error in a header."""
+
+    def __init__(self, app: faust.App, topic: str, source: str) -> None:
+        self.app = app
+        self.topic = topic
+        self.source = source
+
+    async def publish(self, poison: Sequence[Poison]) -> None:
+        futures = []
+        for p in poison:
+            headers = {ERROR_HEADER: p.error.encode()[:4000], "spacegrid-source-topic": self.source.encode()}
+            futures.append(await self.app.producer.send(self.topic, p.key, p.payload(), None, None, headers))
+        await self.app.producer.flush()
+        for fut in futures:
+            await fut  # raises if the broker refused: the caller retries the whole publish
+
+
+def build(
+    settings: WriterSettings,
+    sink: Sink | None = None,
+    dead_letters: Callable[[str], DeadLetters] | None = None,
+) -> WriterApp:
+    """Wire the writer: Faust app, one agent per entity topic, a deferral timer, web pages.
+
+    ``dead_letters(kind)`` overrides where poison goes (default: the dead-letter topic).
+    """
+    names = settings.names
+    (settings.cache_dir / "writer").mkdir(parents=True, exist_ok=True)
+    app = WriterApp(
+        settings.app_id,
+        broker=[f"kafka://{b}" for b in settings.bootstrap_servers],
+        datadir=str(settings.cache_dir / "writer" / settings.app_id),
+        web_enabled=True,
+        web_bind=settings.http_host,
+        web_host=settings.http_host,
+        web_port=settings.http_port,
+        broker_session_timeout=settings.writer_session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.writer_session_timeout_s / 6),
+        producer_acks=-1,
+        topic_allow_declare=False,  # created explicitly (data_writer.cli)
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",  # a new group starts at the beginning: nothing skipped
+        stream_wait_empty=False,
+    )
+    sink = sink or sink_from_url(settings.database_url, settings.deferral)
+    metrics = WriterMetrics()
+    app.writer_sink = sink  # type: ignore[attr-defined]
+    app.writer_metrics = metrics  # type: ignore[attr-defined]
+    state = {"migrated": False}
+    writers: dict[str, BatchWriter] = {}
+    app.writers = writers  # type: ignore[attr-defined]
+    interval_s = settings.write_interval_ms / 1000
+
+    for kind in KINDS:
+        topic = app.topic(
+            names.topic(kind), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        dlq = dead_letters(kind) if dead_letters else KafkaDeadLetters(app, names.deadletter_topic, names.topic(kind))
+        writer = BatchWriter(sink, dlq, metrics)
+        writers[kind] = writer
+        app.agent(topic, name=f"writer-{kind}")(_agent(writer, settings.write_batch_size, interval_s))
+
+    @app.task
+    async def migrate() -> None:
+        version = await _until_migrated(sink)
+        state["migrated"] = True
+        log.info("database schema at version %s", version)
+
+    @app.timer(interval_s)
+    async def deferred_orders() -> None:
+        if state["migrated"]:
+            await writers["orders"].retry_deferred()
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type=CONTENT_TYPE)
+
+    @app.page("/health/live")
+    async def live(web: Any, request: Any) -> Any:
+        return web.json({"status": "live"})
+
+    @app.page("/health/ready")
+    async def ready(web: Any, request: Any) -> Any:
+        ok = state["migrated"]
+        return web.json({"database_migrated": ok}, status=200 if ok else 503)
+
+    return app
+
+
+def _agent(writer: BatchWriter, batch_size: int, interval_s: float) -> Any:
+    async def agent(stream: Any) -> Any:
+        async for events in stream.take_events(batch_size, within=interval_s):
+            hold(events)
+            await writer.write([e.value for e in events])
+            release(events)  # committed: take_events' own ack now marks the offsets committable
+            yield len(events)
+
+    return agent
+
+
+def hold(events: Sequence[Any]) -> None:
+    """Make any acknowledgement of these messages a no-op until :func:`release`.
+
+    Faust's ``take_events`` acks a batch when the loop body ends however it ends, and a
+    stopping stream closes the generator (acking) even while the body still waits for the
+    database. A message already flagged ``acked`` is skipped by ``Message.ack``, so the
+    consumer never records its offset as committable and Kafka redelivers it.
+    """
+    for e in events:
+        e.message.acked = True
+
+
+def release(events: Sequence[Any]) -> None:
+    for e in events:
+        e.message.acked = False
+
+
+async def _until_migrated(sink: Sink) -> int:
+    import asyncio
+
+    from data_writer.pipeline import backoff
+
+    attempt = 0
+    while True:
+        try:
+            return await sink.migrate()
+        except Exception as e:  # noqa: BLE001 - the database may start after us
+            attempt += 1
+            log.warning("cannot migrate yet (attempt %d): %s", attempt, e)
+            await asyncio.sleep(backoff(attempt))
