@@ -1,0 +1,392 @@
+"""`spacegrid unit` processes on the real 3-member cluster: G5 across units, G1 under SIGKILL.
+
+(a) Two unit processes, 200 concurrent orders spread over both, for products with stock
+50: exactly the stock is sold, the rest get 409, no read ever sees stock below 0, stock is
+conserved, and every acknowledged order left one change record per entity it changed.
+(b) One unit under a steady order/cancel load, SIGKILLed at random moments 5 times and
+restarted: every acknowledged write is in the grid, every grid change has its record, and
+stock is conserved once the dead units' transactions were rolled back by the cluster.
+
+The outbox is audited with the grid port directly (take_changes + rollback); no pump runs
+in the test's namespace, so nothing else drains it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import secrets
+import signal
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import aiohttp
+import pytest
+
+from grid_config.hazelcast_grid import HazelcastGrid
+from grid_config.names import Names
+from grid_config.settings import CommonSettings, load
+from spacegrid.local.processes import free_ports
+from spacegrid.local.units import FAST_HASH_ENV, UnitProcess, start_unit, start_units, stop_units
+from tests.integration.outbox_audit import (
+    RecordIndex,
+    held_by_orders,
+    map_values,
+    order_chain_problems,
+    product_chain_problems,
+    read_outbox,
+)
+from tests.support.engines import ClusterHandle
+from tests.support.eventually import eventually_async
+
+pytestmark = pytest.mark.timeout(240)
+
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@units.invalid", "units-admin-password"
+TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+# ---- fixtures ---------------------------------------------------------------------------
+@pytest.fixture
+def unit_env(hazelcast_cluster: ClusterHandle, namespace: str) -> dict[str, str]:
+    return {
+        **hazelcast_cluster.settings_env,
+        **FAST_HASH_ENV,
+        "SPACEGRID_NAMESPACE": namespace,
+        "SPACEGRID_TOKEN_SECRET": secrets.token_urlsafe(32),
+        "SPACEGRID_BOOTSTRAP_ADMIN": f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}",
+        "SPACEGRID_LOGIN_MAX_FAILURES": "1000",
+    }
+
+
+@pytest.fixture
+def started_units(tmp_path: Path) -> Iterator[list[UnitProcess]]:
+    """Every unit a test starts goes in here and is stopped by PID at the end."""
+    units: list[UnitProcess] = []
+    yield units
+    stop_units(units, timeout=20)
+
+
+@pytest.fixture
+async def audit_grid(hazelcast_cluster: ClusterHandle, names: Names) -> AsyncIterator[HazelcastGrid]:
+    """The test's own view of the grid (its own client), for audits only."""
+    settings = load(
+        CommonSettings,
+        grid="hazelcast",
+        hazelcast_members=",".join(hazelcast_cluster.members),
+        hazelcast_cluster=hazelcast_cluster.cluster_name,
+        namespace=names.namespace,
+    )
+    grid = HazelcastGrid(settings, names, near_cache_maps=())
+    await grid.start()
+    yield grid
+    await grid.close()
+
+
+# ---- HTTP helpers -----------------------------------------------------------------------
+async def post(http: aiohttp.ClientSession, url: str, body: dict, token: str | None = None,
+               request_id: str | None = None) -> tuple[int, Any]:
+    headers = {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    async with http.post(url, json=body, headers=headers) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def sign_in(http: aiohttp.ClientSession, base: str, email: str, password: str) -> str:
+    status, body = await post(http, f"{base}/sessions", {"email": email, "password": password})
+    assert status == 201, body
+    return body["token"]
+
+
+async def shoppers(http: aiohttp.ClientSession, bases: list[str], count: int) -> list[str]:
+    """``count`` signed-in users (signed up on alternating units); their tokens."""
+
+    async def one(i: int) -> str:
+        base = bases[i % len(bases)]
+        email = f"shopper-{i}-{uuid.uuid4().hex[:6]}@units.invalid"
+        status, body = await post(http, f"{base}/users", {"email": email, "name": f"s{i}", "password": "shopper-pw-123"})
+        assert status == 201, body
+        return await sign_in(http, base, email, "shopper-pw-123")
+
+    return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+async def create_products(http: aiohttp.ClientSession, base: str, admin: str, count: int, stock: int) -> list[str]:
+    ids = []
+    for i in range(count):
+        status, body = await post(
+            http, f"{base}/products",
+            {"sku": f"U-{uuid.uuid4().hex[:8]}-{i}", "name": f"p{i}", "category": "units", "price_cents": 100 + i,
+             "stock": stock},
+            admin,
+        )
+        assert status == 201, body
+        ids.append(body["id"])
+    return ids
+
+
+# ---- (a) two units, 200 concurrent orders -------------------------------------------------
+STOCK = 50
+PRODUCTS = 3
+SHOPPERS = 10
+SINGLE_QTY1_PER_PRODUCT = 52  # > STOCK: every product must sell out, whatever the interleaving
+
+
+def order_mix(product_ids: list[str], total: int, rng: random.Random) -> list[list[tuple[str, int]]]:
+    """Single-line qty-1 orders that alone exceed each product's stock, plus multi-line and bigger ones."""
+    mix: list[list[tuple[str, int]]] = [[(pid, 1)] for pid in product_ids for _ in range(SINGLE_QTY1_PER_PRODUCT)]
+    while len(mix) < total:
+        if rng.random() < 0.7:
+            chosen = rng.sample(product_ids, rng.choice([2, 3]))
+            mix.append([(pid, rng.randint(1, 3)) for pid in chosen])
+        else:
+            mix.append([(rng.choice(product_ids), rng.randint(2, 4))])
+    rng.shuffle(mix)
+    return mix
+
+
+async def test_two_units_200_concurrent_orders_sell_exactly_the_stock(
+    unit_env: dict[str, str], started_units: list[UnitProcess], audit_grid: HazelcastGrid, tmp_path: Path
+) -> None:
+    started_units.extend(start_units(unit_env, free_ports(2), tmp_path / "logs"))
+    bases = [u.url for u in started_units]
+    rng = random.Random(3)
+    async with aiohttp.ClientSession(timeout=TIMEOUT, connector=aiohttp.TCPConnector(limit=0)) as http:
+        admin = await sign_in(http, bases[0], ADMIN_EMAIL, ADMIN_PASSWORD)
+        product_ids = await create_products(http, bases[0], admin, PRODUCTS, STOCK)
+        tokens = await shoppers(http, bases, SHOPPERS)
+        plan = order_mix(product_ids, 200, rng)
+        assert sum(1 for lines in plan if len(lines) > 1) >= 20
+
+        lowest_seen: dict[str, int] = {pid: STOCK for pid in product_ids}
+        reads = 0
+        storm_over = asyncio.Event()
+
+        async def watch_stock() -> None:
+            """Read every product through both units, all through the storm."""
+            nonlocal reads
+            for i in itertools.count():
+                if storm_over.is_set():
+                    return
+                for pid in product_ids:
+                    async with http.get(f"{bases[i % 2]}/products/{pid}") as r:
+                        assert r.status == 200, await r.text()
+                        lowest_seen[pid] = min(lowest_seen[pid], (await r.json())["stock"])
+                        reads += 1
+
+        async def place(i: int, lines: list[tuple[str, int]]) -> tuple[str, int, Any, list[tuple[str, int]]]:
+            rid = f"conc-{i}-{uuid.uuid4().hex[:8]}"
+            status, body = await post(
+                http, f"{bases[i % 2]}/orders",
+                {"lines": [{"product_id": p, "quantity": q} for p, q in lines]}, tokens[i % len(tokens)], rid,
+            )
+            return rid, status, body, lines
+
+        watcher = asyncio.create_task(watch_stock())
+        started = time.monotonic()
+        results = await asyncio.gather(*(place(i, lines) for i, lines in enumerate(plan)))
+        storm_s = time.monotonic() - started
+        storm_over.set()
+        await watcher
+
+        statuses = Counter(status for _, status, _, _ in results)
+        assert set(statuses) <= {201, 409}, f"only 201 and 409 are acceptable: {statuses}"
+        for _, status, body, _ in results:
+            if status == 409:
+                assert body["status"] == 409 and body["type"], body
+        placed = [(rid, body, lines) for rid, status, body, lines in results if status == 201]
+        sold_by_orders: Counter[str] = Counter()
+        for _, body, lines in placed:
+            assert sorted((line["product_id"], line["quantity"]) for line in body["lines"]) == sorted(lines)
+            for pid, qty in lines:
+                sold_by_orders[pid] += qty
+
+        final = {}
+        for i, pid in enumerate(product_ids):
+            async with http.get(f"{bases[i % 2]}/products/{pid}") as r:
+                final[pid] = await r.json()
+        print(f"\n200 orders over 2 units in {storm_s:.2f}s: {dict(statuses)}; {reads} stock reads during the storm,"
+              f" lowest seen {lowest_seen}")
+
+    # G5: exactly the stock is sold, never below zero, conserved
+    for pid in product_ids:
+        assert final[pid]["stock"] == 0, f"product {pid} did not sell out: {final[pid]}"
+        assert sold_by_orders[pid] == STOCK, f"product {pid}: orders hold {sold_by_orders[pid]}, stock was {STOCK}"
+        assert lowest_seen[pid] >= 0
+    grid_orders = {k: v for k, v in (await map_values(audit_grid, audit_grid.names.orders)).items()}
+    assert {body["id"] for _, body, _ in placed} == set(grid_orders), "grid orders != acknowledged orders"
+    held = held_by_orders(grid_orders)
+    stock = await audit_grid.get_many(audit_grid.names.stock, product_ids)
+    for pid in product_ids:
+        assert STOCK == stock[pid]["stock"] + held[pid]
+        assert stock[pid]["version"] == 1 + sum(1 for _, _, lines in placed if pid in dict(lines))
+
+    # G1: one change record per entity each acknowledged order changed, matched by id, version, request id
+    events = await read_outbox(audit_grid)
+    index = RecordIndex.of(events)
+    assert not index.duplicates(), index.duplicates()[:5]
+    for rid, order, lines in placed:
+        records = index.by_request[rid]
+        by_kind = Counter(e.kind for e in records)
+        assert by_kind == Counter({"orders": 1, "products": len(lines)}), (rid, by_kind)
+        order_record = next(e for e in records if e.kind == "orders")
+        assert (order_record.id, order_record.version, order_record.state) == (order["id"], 1, order)
+        assert {e.id for e in records if e.kind == "products"} == {pid for pid, _ in lines}
+    for pid in product_ids:
+        assert not product_chain_problems(index, pid, stock[pid]["version"], stock[pid]["stock"])
+        # each product record's stock step equals the quantity of the order that made it
+        versions = index.versions("products", pid)
+        qty_of = {rid: dict(lines).get(pid, 0) for rid, _, lines in placed}
+        for v in range(2, stock[pid]["version"] + 1):
+            step = versions[v - 1][0].state["stock"] - versions[v][0].state["stock"]
+            assert step == qty_of[versions[v][0].request_id], (pid, v)
+    kinds = Counter(e.kind for e in events)
+    assert kinds == Counter(
+        {"users": 1 + SHOPPERS, "orders": len(placed), "products": PRODUCTS + sum(len(lines) for _, _, lines in placed)}
+    ), "a record without its change, or a change without its record"
+
+
+# ---- (b) SIGKILL under load -------------------------------------------------------------
+KILLS = 5
+CRASH_PRODUCTS = 4
+CRASH_STOCK = 100_000
+WORKERS = 12
+#: how long the cluster may take to roll back the transactions of a killed client (G5 bound)
+ROLLBACK_DEADLINE_S = 60.0
+
+
+@dataclass
+class Ledger:
+    """What the unit acknowledged (2xx) to the load generator; unknown outcomes are not counted."""
+
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> newest acknowledged body
+    cancelled: set[str] = field(default_factory=set)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+
+async def write_load(http: aiohttp.ClientSession, unit: list[UnitProcess], tokens: list[str],
+                     product_ids: list[str], ledger: Ledger, stop: asyncio.Event, seed: int) -> None:
+    """One client: place orders (1-3 lines), cancel about a third of what it placed; never gives up."""
+    rng = random.Random(seed)
+    token = tokens[seed % len(tokens)]
+    mine: list[str] = []
+    while not stop.is_set():
+        base = unit[0].url
+        try:
+            if mine and rng.random() < 0.35:
+                oid = mine.pop(rng.randrange(len(mine)))
+                async with http.post(f"{base}/orders/{oid}/cancel", headers={"Authorization": f"Bearer {token}"}) as r:
+                    ledger.statuses[f"cancel {r.status}"] += 1
+                    if r.status == 200:
+                        ledger.orders[oid] = await r.json()
+                        ledger.cancelled.add(oid)
+            else:
+                lines = [{"product_id": p, "quantity": rng.randint(1, 3)}
+                         for p in rng.sample(product_ids, rng.randint(1, 3))]
+                async with http.post(f"{base}/orders", json={"lines": lines},
+                                     headers={"Authorization": f"Bearer {token}"}) as r:
+                    ledger.statuses[f"order {r.status}"] += 1
+                    if r.status == 201:
+                        body = await r.json()
+                        ledger.orders[body["id"]] = body
+                        mine.append(body["id"])
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            ledger.statuses[f"error {type(e).__name__}"] += 1
+            await asyncio.sleep(0.05)  # the unit is down: the test restarts it
+
+
+async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
+    unit_env: dict[str, str], started_units: list[UnitProcess], audit_grid: HazelcastGrid, tmp_path: Path
+) -> None:
+    rng = random.Random()
+    port = free_ports(1)[0]
+    started_units.extend(start_units(unit_env, [port], tmp_path / "logs"))
+    current = [started_units[0]]
+    names = audit_grid.names
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20),
+                                     connector=aiohttp.TCPConnector(limit=0)) as http:
+        admin = await sign_in(http, current[0].url, ADMIN_EMAIL, ADMIN_PASSWORD)
+        product_ids = await create_products(http, current[0].url, admin, CRASH_PRODUCTS, CRASH_STOCK)
+        tokens = await shoppers(http, [current[0].url], 6)
+
+        ledger = Ledger()
+        stop = asyncio.Event()
+        workers = [asyncio.create_task(write_load(http, current, tokens, product_ids, ledger, stop, s))
+                   for s in range(WORKERS)]
+        restart_s: list[float] = []
+        try:
+            for kill in range(1, KILLS + 1):
+                before = sum(ledger.statuses.values())
+                await asyncio.sleep(rng.uniform(0.5, 2.5))
+                assert sum(ledger.statuses.values()) > before, f"no traffic before kill {kill}: {ledger.statuses}"
+                victim = current[0]
+                victim.proc.send_signal(signal.SIGKILL)
+                killed_at = time.monotonic()
+                victim.proc.wait(10)
+                if kill == KILLS:
+                    break  # the last one stays dead until stock is checked
+                fresh = start_unit(unit_env, port, tmp_path / "logs", name=f"unit-restart{kill}")
+                started_units.append(fresh)
+                await asyncio.get_running_loop().run_in_executor(None, fresh.wait_ready, 60.0)
+                restart_s.append(time.monotonic() - killed_at)
+                current[0] = fresh
+        finally:
+            stop.set()
+            await asyncio.gather(*workers)
+    acknowledged_orders = ledger.statuses["order 201"]
+    in_doubt = ledger.statuses["error ServerDisconnectedError"]
+    print(f"\nload with {KILLS} SIGKILLs: {dict(ledger.statuses)}; kill-to-ready of the restarts: "
+          + ", ".join(f"{s:.1f}" for s in restart_s) + " s")
+    assert acknowledged_orders > 30 and ledger.cancelled, ledger.statuses
+
+    # stock is conserved once the last killed client's open transactions were completed or rolled
+    # back by the cluster: measured from the SIGKILL, with a deadline
+    async def conserved() -> tuple[dict[str, Any], dict[str, Any]]:
+        orders = await map_values(audit_grid, names.orders)
+        stock = await audit_grid.get_many(names.stock, product_ids)
+        held = held_by_orders(orders)
+        off = {pid: CRASH_STOCK - stock[pid]["stock"] - held[pid] for pid in product_ids}
+        assert all(v == 0 for v in off.values()), f"initial - current - held per product: {off}"
+        return orders, stock
+
+    grid_orders, stock = await eventually_async(conserved, timeout=ROLLBACK_DEADLINE_S, interval=0.1)
+    settle_s = time.monotonic() - killed_at
+    unacknowledged = len(set(grid_orders) - set(ledger.orders))
+    print(f"stock conserved {settle_s:.2f}s after the last SIGKILL (deadline {ROLLBACK_DEADLINE_S:.0f}s); "
+          f"{in_doubt} requests in doubt at the kills, {unacknowledged} orders completed without an acknowledgement")
+
+    # the unit comes back after the last kill too, and serves what was acknowledged
+    fresh = start_unit(unit_env, port, tmp_path / "logs", name="unit-final")
+    started_units.append(fresh)
+    await asyncio.get_running_loop().run_in_executor(None, fresh.wait_ready, 60.0)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        for i, pid in enumerate(product_ids):
+            async with http.get(f"{fresh.url}/products/{pid}") as r:
+                assert r.status == 200 and (await r.json())["stock"] == stock[pid]["stock"]
+
+    # G1 (a): every acknowledged write is in the grid, at least at the acknowledged version
+    lost = [oid for oid in ledger.orders if oid not in grid_orders]
+    assert not lost, f"{len(lost)} acknowledged orders missing from the grid, e.g. {lost[:3]}"
+    for oid, body in ledger.orders.items():
+        assert grid_orders[oid]["version"] >= body["version"], (oid, grid_orders[oid], body)
+        if oid in ledger.cancelled:
+            assert grid_orders[oid]["status"] == "cancelled"
+    for pid in product_ids:
+        assert stock[pid]["stock"] >= 0
+
+    # G1 (b): every change in the grid has its record, no record without its change
+    index = RecordIndex.of(await read_outbox(audit_grid))
+    assert not index.duplicates(), index.duplicates()[:5]
+    problems = [p for order in grid_orders.values() for p in order_chain_problems(index, order)]
+    for pid in product_ids:
+        problems += product_chain_problems(index, pid, stock[pid]["version"], stock[pid]["stock"])
+    orphan_orders = [eid for (kind, eid) in index.by_entity if kind == "orders" and eid not in grid_orders]
+    assert not orphan_orders, f"change records of orders that are not in the grid: {orphan_orders[:5]}"
+    assert not problems, "\n".join(problems[:20])
