@@ -34,7 +34,7 @@ class SinkEnv:
 
 
 def user(uid: str, v: int = 1, **kw: Any) -> ChangeEvent:
-    state = {"id": uid, "email": f"{uid}@example.com", "name": f"user {uid}", "is_admin": False, **kw}
+    state = {"id": uid, "email": f"{uid}@example.com", "name": f"user {uid}", "is_admin": False, "version": v, **kw}
     return ChangeEvent("users", "upsert", uid, v, state, changed_at="2025-01-01T00:00:00.000Z")
 
 
