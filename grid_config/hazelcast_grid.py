@@ -349,7 +349,15 @@ class HazelcastGrid(Grid):
 
     # ---- reads -----------------------------------------------------------------------------
     async def get(self, map_name: str, key: str) -> Value | None:
-        return _decode(await self._call(lambda c: self._map(c, map_name).get(key)))
+        """Read the committed value without waiting on transaction locks.
+
+        ``IMap.get`` parks while a transaction holds the key (``get_for_update``), so a
+        product read would queue behind every order on that product, and after a unit is
+        SIGKILLed mid-wait the orphaned lock lives until the transaction timeout. The
+        single-key ``get_all`` does not park and uses the near cache the same way.
+        """
+        found = await self._call(lambda c: self._map(c, map_name).get_all([key]))
+        return _decode(found.get(key))
 
     async def get_many(self, map_name: str, keys: Sequence[str]) -> dict[str, Value]:
         if not keys:
