@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import faust
 
 from data_writer.batching import Poison
+from data_writer.errors import DeadLetterUnavailable
 from data_writer.factory import sink_from_url
 from data_writer.metrics import CONTENT_TYPE, WriterMetrics
 from data_writer.pipeline import BatchWriter, DeadLetters
@@ -50,13 +51,18 @@ class KafkaDeadLetters:
         self.source = source
 
     async def publish(self, poison: Sequence[Poison]) -> None:
-        futures = []
-        for p in poison:
-            headers = {ERROR_HEADER: p.error.encode()[:4000], "spacegrid-source-topic": self.source.encode()}
-            futures.append(await self.app.producer.send(self.topic, p.key, p.payload(), None, None, headers))
-        await self.app.producer.flush()
-        for fut in futures:
-            await fut  # raises if the broker refused: the caller retries the whole publish
+        from aiokafka.errors import KafkaError
+
+        try:
+            futures = []
+            for p in poison:
+                headers = {ERROR_HEADER: p.error.encode()[:4000], "spacegrid-source-topic": self.source.encode()}
+                futures.append(await self.app.producer.send(self.topic, p.key, p.payload(), None, None, headers))
+            await self.app.producer.flush()
+            for fut in futures:
+                await fut  # raises if the broker refused: the caller retries the whole publish
+        except KafkaError as e:
+            raise DeadLetterUnavailable(f"dead-letter topic {self.topic}: {type(e).__name__}: {e}") from e
 
 
 def build(
@@ -160,15 +166,18 @@ def release(events: Sequence[Any]) -> None:
 
 
 async def _until_migrated(sink: Sink) -> int:
-    import asyncio
+    """The database may start after us: retry (tenacity, jittered backoff) until migrated."""
+    from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_random_exponential
 
-    from data_writer.pipeline import backoff
-
-    attempt = 0
-    while True:
-        try:
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(Exception),
+        wait=wait_random_exponential(multiplier=0.1, max=5.0),
+        stop=stop_never,
+        before_sleep=lambda rs: log.warning(
+            "cannot migrate yet (attempt %d): %s", rs.attempt_number, rs.outcome.exception() if rs.outcome else "?"
+        ),
+        reraise=True,
+    ):
+        with attempt:
             return await sink.migrate()
-        except Exception as e:  # noqa: BLE001 - the database may start after us
-            attempt += 1
-            log.warning("cannot migrate yet (attempt %d): %s", attempt, e)
-            await asyncio.sleep(backoff(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -18,5 +18,9 @@ class SinkConstraintError(WriterError):
     """The database refused a row (check, foreign key, type): the event is poison."""
 
 
+class DeadLetterUnavailable(WriterError):
+    """The dead-letter destination (Kafka) refused or timed out: safe to retry."""
+
+
 class UnsupportedDatabaseURL(WriterError, ValueError):
     """``SPACEGRID_DATABASE_URL`` names a scheme no adapter handles."""

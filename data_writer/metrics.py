@@ -37,6 +37,16 @@ class WriterMetrics:
         self.db_failures = Counter(
             "spacegrid_writer_database_failures", "Batch attempts that failed transiently (retried)", registry=r
         )
+        self.errors = Counter(
+            "spacegrid_writer_errors",
+            "Failed attempts by type: transient (dependency away, retried) or unexpected (bug or bad data)",
+            ["type"],
+            registry=r,
+        )
+        self.halted = Gauge(
+            "spacegrid_writer_halted", "1 while every event of a batch fails on its own (writer stopped on it)",
+            registry=r,
+        )
         self.persist_delay = Histogram(
             "spacegrid_writer_persist_delay_seconds",
             "persisted_at - changed_at of the oldest change of each committed batch",

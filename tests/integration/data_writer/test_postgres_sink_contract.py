@@ -12,11 +12,11 @@ import pytest
 from data_writer.batching import DeferralPolicy
 from data_writer.postgres import postgres_sink
 from tests.contract.sink_contract import SinkContract, SinkEnv, close_all
-from tests.support.postgres import create_database, drop_database, postgres_instance, postgres_server  # noqa: F401
+from tests.support.postgres import create_database, drop_database
 
 
 @pytest.fixture
-def sink_env(postgres_server: str) -> Iterator[SinkEnv]:  # noqa: F811
+def sink_env(postgres_server: str) -> Iterator[SinkEnv]:
     databases: list[str] = []
     env = SinkEnv(new=lambda policy: (None, None))  # type: ignore[arg-type,return-value]
 
