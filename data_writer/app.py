@@ -14,6 +14,7 @@ offsets never become committable and Kafka redelivers it (version-guarded: idemp
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Callable, Sequence
 
@@ -96,7 +97,7 @@ def build(
     metrics = WriterMetrics()
     app.writer_sink = sink  # type: ignore[attr-defined]
     app.writer_metrics = metrics  # type: ignore[attr-defined]
-    state = {"migrated": False}
+    migrated = MigrationGate(sink, metrics)
     writers: dict[str, BatchWriter] = {}
     app.writers = writers  # type: ignore[attr-defined]
     interval_s = settings.write_interval_ms / 1000
@@ -106,19 +107,17 @@ def build(
             names.topic(kind), key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
         )
         dlq = dead_letters(kind) if dead_letters else KafkaDeadLetters(app, names.deadletter_topic, names.topic(kind))
-        writer = BatchWriter(sink, dlq, metrics)
+        writer = BatchWriter(sink, dlq, metrics, ready=migrated.wait)
         writers[kind] = writer
         app.agent(topic, name=f"writer-{kind}")(_agent(writer, settings.write_batch_size, interval_s))
 
     @app.task
     async def migrate() -> None:
-        version = await _until_migrated(sink)
-        state["migrated"] = True
-        log.info("database schema at version %s", version)
+        log.info("database schema at version %s", await migrated.wait())
 
     @app.timer(interval_s)
     async def deferred_orders() -> None:
-        if state["migrated"]:
+        if migrated.version is not None:
             await writers["orders"].retry_deferred()
 
     @app.page("/metrics")
@@ -131,10 +130,29 @@ def build(
 
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
-        ok = state["migrated"]
+        ok = migrated.version is not None
         return web.json({"database_migrated": ok}, status=200 if ok else 503)
 
     return app
+
+
+class MigrationGate:
+    """Migrate once per process (retrying until the database is there); agents wait for it,
+    so no batch meets a table that does not exist yet."""
+
+    def __init__(self, sink: Sink, metrics: WriterMetrics | None = None) -> None:
+        self.sink = sink
+        self.metrics = metrics
+        self.version: int | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def wait(self) -> int:
+        if self.version is None:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:
+                if self.version is None:
+                    self.version = await _until_migrated(self.sink, self.metrics)
+        return self.version
 
 
 def _agent(writer: BatchWriter, batch_size: int, interval_s: float) -> Any:
@@ -165,17 +183,22 @@ def release(events: Sequence[Any]) -> None:
         e.message.acked = False
 
 
-async def _until_migrated(sink: Sink) -> int:
+async def _until_migrated(sink: Sink, metrics: WriterMetrics | None = None) -> int:
     """The database may start after us: retry (tenacity, jittered backoff) until migrated."""
-    from tenacity import AsyncRetrying, retry_if_exception_type, stop_never, wait_random_exponential
+    from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_random_exponential
+
+    def before_sleep(rs: RetryCallState) -> None:
+        if metrics is not None:
+            metrics.db_failures.inc()
+            metrics.db_up.set(0)
+            metrics.refresh_lag()
+        log.warning("cannot migrate yet (attempt %d): %s", rs.attempt_number, rs.outcome.exception() if rs.outcome else "?")
 
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(Exception),
         wait=wait_random_exponential(multiplier=0.1, max=5.0),
         stop=stop_never,
-        before_sleep=lambda rs: log.warning(
-            "cannot migrate yet (attempt %d): %s", rs.attempt_number, rs.outcome.exception() if rs.outcome else "?"
-        ),
+        before_sleep=before_sleep,
         reraise=True,
     ):
         with attempt:

@@ -75,6 +75,7 @@ class BatchWriter:
         max_backoff_s: float = 5.0,
         expiry_reason: str = "parents missing past the deferral max age",
         unexpected_attempts: int = 3,
+        ready: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self.sink = sink
         self.dead_letters = dead_letters
@@ -83,6 +84,8 @@ class BatchWriter:
         self.expiry_reason = expiry_reason
         #: tries of a batch that fails with an unexpected error before it is split up
         self.unexpected_attempts = unexpected_attempts
+        #: awaited before each batch (the Faust writer: schema migrated), inside the lag window
+        self.ready = ready
         self._tokens = itertools.count()
         #: one batch at a time per writer (the sink has one connection anyway)
         self._lock = asyncio.Lock()
@@ -94,6 +97,8 @@ class BatchWriter:
         token = next(self._tokens)
         self.metrics.batch_started(token, oldest_changed_at(prepared.events))
         started = time.monotonic()
+        if self.ready is not None:
+            await self.ready()
         result = await self._apply(prepared.events)
         poison = prepared.poison + result.poison
         if poison:
