@@ -58,6 +58,8 @@ class StepResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    #: per route name: requests, failures, p50/p99 ms (where the difference comes from)
+    routes: dict | None = None
 
 
 @dataclass
@@ -65,6 +67,16 @@ class Side:
     name: str
     url: str
     stop: Callable[[], None]
+
+
+def _git_head() -> str:
+    from spacegrid.local.units import REPO_ROOT
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def _cache_dir() -> Path:
@@ -96,7 +108,13 @@ def run_locust(url: str, users: int, seconds: int, workdir: Path, wait_ms: str) 
     if not stats.exists():
         return None
     with open(stats) as f:
-        row = next((r for r in csv.DictReader(f) if r["Name"] == "Aggregated"), None)
+        rows = list(csv.DictReader(f))
+    row = next((r for r in rows if r["Name"] == "Aggregated"), None)
+    routes = {
+        f"{r['Type']} {r['Name']}": {"requests": int(r["Request Count"]), "failures": int(r["Failure Count"]),
+                                     "p50_ms": float(r["50%"]), "p99_ms": float(r["99%"])}
+        for r in rows if r["Name"] != "Aggregated"
+    }
     if row is None:
         return None
     failures = Path(f"{prefix}_failures.csv")
@@ -107,6 +125,7 @@ def run_locust(url: str, users: int, seconds: int, workdir: Path, wait_ms: str) 
     return StepResult(
         side="", users=users, requests=int(row["Request Count"]), failures=int(row["Failure Count"]),
         rps=float(row["Requests/s"]), p50_ms=float(row["50%"]), p95_ms=float(row["95%"]), p99_ms=float(row["99%"]),
+        routes=routes,
     )
 
 
@@ -236,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     setup = {
         "steps": steps, "step_seconds": args.step_seconds, "members": args.members, "units": args.units,
         "products": args.products, "wait_ms": args.wait_ms, "locust_classes": list(CLASSES),
-        "jvm_heap": "-Xmx384m per member", "postgres": "fsync=on, synchronous_commit=on, shared_buffers=64MB",
+        "jvm_heap": "-Xmx384m per member", "commit": _git_head(), "postgres": "fsync=on, synchronous_commit=on, shared_buffers=64MB",
     }
     path = bench_results.save("compare", {"setup": setup, "steps": [asdict(r) for r in results], "table": table},
                               args.results)
