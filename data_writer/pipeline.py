@@ -105,7 +105,7 @@ class BatchWriter:
             await self._retrying(lambda: self.dead_letters.publish(poison), "dead-letter poison", None)
             self.metrics.deadletters.labels("poison").inc(len(poison))
             for p in poison:
-                log.warning("dead-lettered %s: %s", p.event.id if p.event else "undecodable event", p.error)
+                log.warning("dead-lettered %s: %s", f"{p.event.kind} {p.event.id}" if p.event else "a record", p.error)
         self.metrics.batch_done(token, result, time.monotonic() - started)
         if any(e.kind in ("users", "products") for e in prepared.events) or result.deferred:
             await self.retry_deferred()
