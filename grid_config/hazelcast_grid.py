@@ -5,8 +5,8 @@ the entity writes and their change records in one transaction. Its non-transacti
 calls return ``hazelcast.future.Future``; :func:`_bridge` turns them into asyncio
 futures without a thread per call. Its transactions are bound to the thread that began
 them, so a whole unit of work (:meth:`HazelcastGrid.transact`) runs in one worker of a
-bounded thread pool, and a taken change batch keeps its own single thread until it is
-committed or rolled back.
+bounded thread pool. The outbox is *written* transactionally but *read* without a
+transaction (see :meth:`HazelcastGrid.take_changes` for why).
 
 Values are stored as :class:`~hazelcast.core.HazelcastJsonValue` (canonical orjson, sorted
 keys) so members evaluate predicates server-side. Paging orders by numeric id: for keys
@@ -26,6 +26,7 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import orjson
@@ -33,7 +34,7 @@ import orjson
 from grid_config.errors import BacklogFull, GridError, GridUnavailable, TransactionConflict
 from grid_config.events import ChangeEvent
 from grid_config.names import Names
-from grid_config.ports import ChangeBatch, Grid, Page, Tx, Value, id_order
+from grid_config.ports import ChangeBatch, Grid, Page, Tx, UndecodableRecord, Value, id_order
 from grid_config.settings import CommonSettings
 
 T = TypeVar("T")
@@ -181,40 +182,38 @@ class _HazelcastTx(Tx):
 
 
 class _HazelcastChangeBatch(ChangeBatch):
-    """Records polled in an open transaction, owned by one thread until commit/rollback."""
+    """Records read from the head of one stripe; :meth:`commit` removes exactly them.
 
-    def __init__(self, grid: "HazelcastGrid", tx: Any, executor: concurrent.futures.ThreadPoolExecutor,
-                 events: list[ChangeEvent]) -> None:
+    Nothing is reserved on the members, so a taker that dies leaves nothing behind: its
+    records simply stay at the head of the stripe (see :meth:`HazelcastGrid.take_changes`).
+    """
+
+    def __init__(self, grid: "HazelcastGrid", stripe: int, raw: list[bytes],
+                 events: list[ChangeEvent], poison: list[UndecodableRecord]) -> None:
         self._grid = grid
-        self._tx = tx
-        self._executor = executor
+        self._stripe = stripe
+        self._raw = raw
         self._done = False
         self.events = events
+        self.poison = poison
 
-    async def _finish(self, commit: bool) -> None:
+    async def commit(self) -> None:
         if self._done:
             return
         self._done = True
-        tx = self._tx
-
-        def end() -> None:
-            if tx is None:
-                return
-            if commit:
-                tx.commit()
-            else:
-                tx.rollback()
-
+        raw, queue_name = self._raw, self._grid.names.outbox(self._stripe)
         try:
-            await self._grid._on_thread(self._executor, end)
+            if raw:
+                # by value, not by position: a repeated or late remove never takes a record
+                # it did not ship (idempotent), and appends at the tail never interfere
+                await self._grid._call(lambda c: c.get_queue(queue_name).remove_all(raw))
         finally:
-            self._grid._release_taker(self._executor)
-
-    async def commit(self) -> None:
-        await self._finish(commit=True)
+            self._grid._release_held(self._stripe, raw)
 
     async def rollback(self) -> None:
-        await self._finish(commit=False)
+        if not self._done:
+            self._done = True
+            self._grid._release_held(self._stripe, self._raw)
 
 
 class HazelcastGrid(Grid):
@@ -229,8 +228,6 @@ class HazelcastGrid(Grid):
         connect_timeout_s: float = 5.0,
         operation_timeout_s: float = 5.0,
         tx_workers: int = 16,
-        take_timeout_s: float = 120.0,
-        max_open_batches: int | None = None,
     ) -> None:
         self.settings = settings
         self.names = names
@@ -238,12 +235,10 @@ class HazelcastGrid(Grid):
         self.stripe_bound = -(-settings.backlog_limit // names.stripes)
         self._connect_timeout_s = connect_timeout_s
         self._op_timeout_s = operation_timeout_s
-        self._take_timeout_s = take_timeout_s
         self._client: Any = None
         self._tx_pool = concurrent.futures.ThreadPoolExecutor(tx_workers, thread_name_prefix="hz-tx")
-        self._idle_takers: list[concurrent.futures.ThreadPoolExecutor] = []
-        self._all_takers: list[concurrent.futures.ThreadPoolExecutor] = []
-        self._taker_slots = threading.BoundedSemaphore(max_open_batches or max(4, 2 * names.stripes))
+        #: records of open batches, per stripe: hidden from this process's later takes
+        self._held: dict[int, Counter[bytes]] = {}
         self._taker_lock = threading.Lock()
         self._closed = False
 
@@ -288,8 +283,6 @@ class HazelcastGrid(Grid):
         if client is not None:
             await loop.run_in_executor(self._tx_pool, client.shutdown)
         self._tx_pool.shutdown(wait=False, cancel_futures=True)
-        for ex in self._all_takers:
-            ex.shutdown(wait=False, cancel_futures=True)
 
     def _live_client(self) -> Any:
         """The client, or GridUnavailable; a client that gave up reconnecting is replaced."""
@@ -329,7 +322,11 @@ class HazelcastGrid(Grid):
         """Start a non-blocking client call and await it with a deadline."""
         try:
             client = self._live_client()
-            return await asyncio.wait_for(_bridge(make_future(client)), self._op_timeout_s + 1.0)
+            hz_future = make_future(client)
+            if hz_future.done():  # near-cache hit: no hop through the reactor thread and the loop
+                return hz_future.result()
+            async with asyncio.timeout(self._op_timeout_s + 1.0):  # no extra task, unlike wait_for
+                return await _bridge(hz_future)
         except BaseException as e:
             if _is_driver_error(e) or isinstance(e, asyncio.TimeoutError):
                 raise _translate(e) from e
@@ -485,58 +482,52 @@ class HazelcastGrid(Grid):
         )
         return int(sum(sizes))
 
-    def _acquire_taker(self) -> concurrent.futures.ThreadPoolExecutor:
-        if not self._taker_slots.acquire(blocking=False):
-            raise GridError("too many change batches open at once; commit or roll back first")
+    def _release_held(self, stripe: int, raw: list[bytes]) -> None:
         with self._taker_lock:
-            if self._idle_takers:
-                return self._idle_takers.pop()
-            ex = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hz-take")
-            self._all_takers.append(ex)
-            return ex
-
-    def _release_taker(self, ex: concurrent.futures.ThreadPoolExecutor) -> None:
-        with self._taker_lock:
-            self._idle_takers.append(ex)
-        self._taker_slots.release()
+            held = self._held.get(stripe)
+            if held is not None:
+                held.subtract(raw)
+                for item in [k for k, n in held.items() if n <= 0]:
+                    del held[item]
 
     async def take_changes(self, stripe: int, max_items: int) -> ChangeBatch:
-        """Poll up to ``max_items`` records in a transaction left open on a dedicated thread.
+        """Read up to ``max_items`` records at the head of a stripe without removing them.
 
-        Until the batch commits, the records are invisible to other takers; if this process
-        dies, the members roll the transaction back and the records reappear in order.
+        Why not a transactional ``poll``: a transactional poll *reserves* the item on the
+        partition owner, and when the taking client is SIGKILLed while a poll is in flight,
+        the member rolls the client's transaction back before that poll's reservation
+        lands; the reservation then belongs to no live transaction and the record is gone
+        for good (invisible to ``size``, ``iterator`` and every later poll). Measured: 10-12
+        of 20,000 records lost over 15 SIGKILLs of a taker. So the taker reads the head
+        (``iterator``: the whole stripe, at most its bound) and :meth:`ChangeBatch.commit`
+        removes exactly the shipped records by value (``remove_all``) once Kafka
+        acknowledged them. A taker that dies leaves its records where they were.
+
+        The price: records are not hidden from *other processes* while a batch is open, so
+        each stripe needs a single taker at a time (the pumps' stripe ownership ensures
+        it); within this process, records of open batches are skipped by later takes.
+        Undecodable records come back in ``poison`` (they are removed on commit as well).
         """
-        client = self._live_client()
         queue_name = self.names.outbox(stripe)
-        executor = self._acquire_taker()
-
-        def begin_and_poll() -> tuple[Any, list[ChangeEvent]]:
-            from hazelcast.transaction import TWO_PHASE
-
-            tx = client.new_transaction(timeout=self._take_timeout_s, durability=1, type=TWO_PHASE)
-            tx.begin()
+        items = await self._call(lambda c: c.get_queue(queue_name).iterator())
+        raw: list[bytes] = []
+        with self._taker_lock:
+            held = self._held.setdefault(stripe, Counter())
+            skip = Counter(held)
+            for item in items:
+                data = bytes(item)
+                if skip[data] > 0:
+                    skip[data] -= 1
+                    continue
+                raw.append(data)
+                if len(raw) >= max_items:
+                    break
+            held.update(raw)
+        events: list[ChangeEvent] = []
+        poison: list[UndecodableRecord] = []
+        for data in raw:
             try:
-                queue = tx.get_queue(queue_name)
-                raw: list[bytes] = []
-                while len(raw) < max_items:
-                    item = queue.poll(0)
-                    if item is None:
-                        break
-                    raw.append(item)
-                if not raw:
-                    tx.rollback()
-                    return None, []
-                return tx, [ChangeEvent.from_bytes(bytes(r)) for r in raw]
-            except BaseException:
-                try:
-                    tx.rollback()
-                except Exception as e:  # noqa: BLE001
-                    log.debug("rollback failed: %s", e)
-                raise
-
-        try:
-            tx, events = await self._on_thread(executor, begin_and_poll)
-        except BaseException:
-            self._release_taker(executor)
-            raise
-        return _HazelcastChangeBatch(self, tx, executor, events)
+                events.append(ChangeEvent.from_bytes(data))
+            except Exception as e:  # noqa: BLE001 - any decoding failure makes it poison
+                poison.append(UndecodableRecord(raw=data, error=f"{type(e).__name__}: {e}"))
+        return _HazelcastChangeBatch(self, stripe, raw, events, poison)

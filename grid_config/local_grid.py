@@ -29,7 +29,7 @@ import orjson
 from grid_config.errors import BacklogFull
 from grid_config.events import ChangeEvent
 from grid_config.names import Names
-from grid_config.ports import ChangeBatch, Grid, Page, Tx, Value, id_order
+from grid_config.ports import ChangeBatch, Grid, Page, Tx, UndecodableRecord, Value, id_order
 
 T = TypeVar("T")
 
@@ -99,7 +99,13 @@ class _LocalChangeBatch(ChangeBatch):
         self._stripe = stripe
         self._raw = raw
         self._done = False
-        self.events = [ChangeEvent.from_bytes(r) for r in raw]
+        self.events = []
+        self.poison = []
+        for r in raw:
+            try:
+                self.events.append(ChangeEvent.from_bytes(r))
+            except Exception as e:  # noqa: BLE001 - any decoding failure makes it poison
+                self.poison.append(UndecodableRecord(raw=r, error=f"{type(e).__name__}: {e}"))
 
     async def commit(self) -> None:
         with self._grid._lock:

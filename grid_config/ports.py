@@ -64,14 +64,27 @@ class Tx(abc.ABC):
         """
 
 
+@dataclass(frozen=True)
+class UndecodableRecord:
+    """An outbox record that is not a valid change event (poison): shipped to the dead letters."""
+
+    raw: bytes
+    error: str
+
+
 class ChangeBatch(abc.ABC):
     """Change records taken from one outbox stripe, held until shipped.
 
-    The records stay in the grid (invisible to other takers) until :meth:`commit`;
-    :meth:`rollback`, or the death of the taker, puts them back in their original order.
+    The records stay in the grid until :meth:`commit`; :meth:`rollback`, or the death of
+    the taker, leaves them at the head of the stripe in their original order. Later takes
+    by the same grid object skip records of its open batches. Whether *other processes*
+    see them meanwhile is the adapter's business (Hazelcast: they do, so one taker per
+    stripe at a time; see ``HazelcastGrid.take_changes``).
     """
 
     events: list[ChangeEvent]
+    #: records of the batch that did not decode (kept out of ``events``; commit removes them too)
+    poison: Sequence[UndecodableRecord] = ()
 
     @abc.abstractmethod
     async def commit(self) -> None:

@@ -113,7 +113,7 @@ TAKER = textwrap.dedent(
 )
 
 
-async def test_records_taken_by_a_killed_process_reappear_in_order(
+async def test_records_taken_by_a_killed_process_stay_in_order(
     hazelcast_cluster: Any, hz_grid: HazelcastGrid
 ) -> None:
     n = hz_grid.names
@@ -126,26 +126,93 @@ async def test_records_taken_by_a_killed_process_reappear_in_order(
     try:
         line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
         assert line.strip() == "taken " + ",".join(ids[:3])
-        visible = await hz_grid.take_changes(1, 10)
-        assert [e.id for e in visible.events] == ids[3:]  # the taken three are invisible
-        await visible.rollback()
-        killed_at = time.monotonic()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-
-        async def all_back_in_order() -> None:
-            batch = await hz_grid.take_changes(1, 10)
-            got = [e.id for e in batch.events]
-            await batch.rollback()
-            assert got == ids, got
-
-        await eventually_async(all_back_in_order, timeout=90, interval=0.5)
-        print(f"records reappeared {time.monotonic() - killed_at:.1f}s after SIGKILL")
+        # nothing is reserved on the members: the records never left the head of the stripe
+        batch = await hz_grid.take_changes(1, 10)
+        assert [e.id for e in batch.events] == ids
+        await batch.rollback()
         assert [e.id for e in await drain(hz_grid, 1)] == ids
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+SHIPPER = textwrap.dedent(
+    """
+    import asyncio, random, sys
+    from grid_config.hazelcast_grid import HazelcastGrid
+    from grid_config.names import Names
+    from grid_config.settings import CommonSettings
+
+    async def main():
+        grid = HazelcastGrid(CommonSettings(), Names(namespace=sys.argv[1], stripes=4), near_cache_maps=())
+        await grid.start()
+        shipped = open(sys.argv[2], "a")
+
+        async def ship(stripe):
+            rng = random.Random(stripe)
+            while True:
+                batch = await grid.take_changes(stripe, rng.randint(1, 50))
+                if batch.events:  # "acknowledged" = appended to the file, then forgotten
+                    shipped.write("".join(f"{e.id}:{e.version}\\n" for e in batch.events))
+                    shipped.flush()
+                    await batch.commit()
+                else:
+                    await batch.rollback()
+                    await asyncio.sleep(0.005)
+
+        await asyncio.gather(*(ship(s) for s in range(4)))
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_takers_sigkilled_at_random_instants_lose_no_record(
+    hazelcast_cluster: Any, hz_grid: HazelcastGrid, tmp_path: Any
+) -> None:
+    """Regression: with transactional polls, a taker killed while a poll was in flight
+    orphaned that record on the member (10-12 lost of 20,000 over 15 kills, for good)."""
+    import random
+
+    n = hz_grid.names
+    out = tmp_path / "shipped.txt"
+    cmd = [sys.executable, "-c", SHIPPER, n.namespace, str(out)]
+    env = {**os.environ, **hazelcast_cluster.settings_env, "PYTHONPATH": os.getcwd()}
+    written: set[str] = set()
+    sem = asyncio.Semaphore(16)
+
+    async def write(i: int) -> None:
+        key, version = str(10**15 + i % 300), i // 300 + 1
+        async with sem:
+            await hz_grid.transact(lambda tx: tx.record(event(key, version)))
+        written.add(f"{key}:{version}")
+
+    rng = random.Random(11)
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        writing = asyncio.ensure_future(asyncio.gather(*(write(i) for i in range(6000))))
+        for _ in range(10):
+            await asyncio.sleep(rng.uniform(0.3, 1.2))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            proc = subprocess.Popen(cmd, env=env)
+        await writing
+
+        async def drained() -> None:
+            assert await hz_grid.backlog() == 0
+
+        await eventually_async(drained, timeout=60, interval=0.3)
+        shipped = out.read_text().split()
+        missing = written - set(shipped)
+        print(f"\n[taker kills] written={len(written)} shipped={len(shipped)} "
+              f"repeated={len(shipped) - len(set(shipped))} missing={len(missing)}")
+        assert not missing, f"{len(missing)} records lost, e.g. {sorted(missing)[:5]}"
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 async def test_lock_wait_timeout_is_a_transaction_conflict(hz_grid: HazelcastGrid) -> None:
