@@ -260,6 +260,9 @@ CRASH_STOCK = 100_000
 WORKERS = 12
 #: how long the cluster may take to roll back the transactions of a killed client (G5 bound)
 ROLLBACK_DEADLINE_S = 60.0
+#: a killed client's transaction that was *waiting* for a lock acquires it after the rollback and
+#: nobody releases it: the lock lives until the transaction timeout (HazelcastGrid.transact, 10 s)
+ORPHAN_LOCK_DEADLINE_S = 40.0  # tx timeout 10 s + one request timeout 15 s + slack
 
 
 @dataclass
@@ -269,6 +272,13 @@ class Ledger:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> newest acknowledged body
     cancelled: set[str] = field(default_factory=set)
     statuses: Counter[str] = field(default_factory=Counter)
+
+    def acknowledged(self) -> int:
+        return self.statuses["order 201"] + self.statuses["cancel 200"]
+
+
+async def ack_grew(ledger: Ledger, before: int) -> bool:
+    return ledger.acknowledged() > before
 
 
 async def write_load(http: aiohttp.ClientSession, unit: list[UnitProcess], tokens: list[str],
@@ -323,9 +333,10 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
         restart_s: list[float] = []
         try:
             for kill in range(1, KILLS + 1):
-                before = sum(ledger.statuses.values())
-                await asyncio.sleep(rng.uniform(0.5, 2.5))
-                assert sum(ledger.statuses.values()) > before, f"no traffic before kill {kill}: {ledger.statuses}"
+                # the load flows through this incarnation, then it dies at a random moment
+                before = ledger.acknowledged()
+                await eventually_async(lambda: ack_grew(ledger, before), timeout=ORPHAN_LOCK_DEADLINE_S)
+                await asyncio.sleep(rng.uniform(0.1, 1.5))
                 victim = current[0]
                 victim.proc.send_signal(signal.SIGKILL)
                 killed_at = time.monotonic()
@@ -367,9 +378,22 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
     started_units.append(fresh)
     await asyncio.get_running_loop().run_in_executor(None, fresh.wait_ready, 60.0)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-        for i, pid in enumerate(product_ids):
+        for pid in product_ids:  # reads never wait on locks, not even orphaned ones
             async with http.get(f"{fresh.url}/products/{pid}") as r:
-                assert r.status == 200 and (await r.json())["stock"] == stock[pid]["stock"]
+                assert r.status == 200 and (await r.json())["stock"] == stock[pid]["stock"], await r.text()
+
+        async def every_product_orderable() -> None:
+            status, body = await post(http, f"{fresh.url}/orders",
+                                      {"lines": [{"product_id": p, "quantity": 1} for p in product_ids]}, tokens[0])
+            assert status == 201, (status, body)
+            ledger.orders[body["id"]] = body
+
+        await eventually_async(every_product_orderable, timeout=ORPHAN_LOCK_DEADLINE_S, interval=0.2)
+        writable_s = time.monotonic() - killed_at
+    print(f"every product orderable again {writable_s:.2f}s after the last SIGKILL "
+          f"(deadline {ORPHAN_LOCK_DEADLINE_S:.0f}s, transaction timeout 10s)")
+    grid_orders = await map_values(audit_grid, names.orders)
+    stock = await audit_grid.get_many(names.stock, product_ids)
 
     # G1 (a): every acknowledged write is in the grid, at least at the acknowledged version
     lost = [oid for oid in ledger.orders if oid not in grid_orders]
