@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Mapping
 from faust.transport.drivers.aiokafka import Producer as FaustAiokafkaProducer
 
 from data_pump.errors import PublishFailed
+from data_pump.publisher import Headers
 
 #: what every pump producer sets explicitly, whatever the client defaults are
 RELIABLE_PRODUCER: dict[str, Any] = {"enable_idempotence": True, "acks": "all"}
@@ -33,9 +34,9 @@ class FaustPublisher:
     def __init__(self, app: Any) -> None:
         self._app = app
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> Awaitable[Any]:
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers | None = None) -> Awaitable[Any]:
         try:
-            return await self._app.producer.send(topic, key, value, None, None, None)
+            return await self._app.producer.send(topic, key, value, None, None, dict(headers) if headers else None)
         except Exception as e:  # faust wraps aiokafka errors in ProducerSendError
             raise PublishFailed(f"cannot enqueue a record for {topic}: {e!r}") from e
 
@@ -66,9 +67,9 @@ class AiokafkaPublisher:
             await self._producer.stop()
             self._producer = None
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> Awaitable[Any]:
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers | None = None) -> Awaitable[Any]:
         try:
-            return await self._producer.send(topic, value, key=key)
+            return await self._producer.send(topic, value, key=key, headers=list(headers.items()) if headers else None)
         except Exception as e:
             raise PublishFailed(f"cannot enqueue a record for {topic}: {e!r}") from e
 

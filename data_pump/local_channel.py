@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass
-from typing import Awaitable
+from typing import Awaitable, Mapping
 
 from data_pump.errors import ChannelClosed
 
@@ -27,6 +27,7 @@ class ChannelRecord:
     value: bytes
     #: position in the channel, increasing by one per record (like a Kafka offset)
     offset: int
+    headers: Mapping[str, bytes] | None = None
 
 
 class LocalChannel:
@@ -41,11 +42,13 @@ class LocalChannel:
         self._closed = False
 
     # ---- publisher side (the Publisher port) --------------------------------------
-    async def send(self, topic: str, key: bytes, value: bytes) -> Awaitable[int]:
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: Mapping[str, bytes] | None = None
+    ) -> Awaitable[int]:
         """Append a record, waiting for room; the returned awaitable yields its offset."""
         if self._closed:
             raise ChannelClosed("the in-process channel is closed")
-        record = ChannelRecord(topic, key, value, next(self._offsets))
+        record = ChannelRecord(topic, key, value, next(self._offsets), headers)
         await self._queue.put(record)
         ack: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         ack.set_result(record.offset)

@@ -54,6 +54,11 @@ class PumpMetrics:
             "Batches whose publication failed and were rolled back for a retry",
             registry=self.registry,
         )
+        self.dead_letters = Counter(
+            "spacegrid_pump_dead_letters",
+            "Undecodable outbox records published to the dead-letter topic (and removed from the grid)",
+            registry=self.registry,
+        )
         self.owned = Gauge(
             "spacegrid_pump_owned_stripes", "Outbox stripes this pump drains", registry=self.registry
         )
@@ -65,6 +70,10 @@ class PumpMetrics:
     def record_shipped(self, count: int) -> None:
         self.shipped.inc(count)
         self._recent.append((time.monotonic(), count))
+
+    def record_dead_letters(self, count: int) -> None:
+        if count:
+            self.dead_letters.inc(count)
 
     def record_failure(self) -> None:
         self.failures.inc()

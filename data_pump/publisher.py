@@ -12,12 +12,15 @@ send from an abandoned attempt can land after the retry that follows it.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Protocol, runtime_checkable
+from typing import Any, Awaitable, Mapping, Protocol, runtime_checkable
+
+#: record headers (dead letters carry their error in one)
+Headers = Mapping[str, bytes]
 
 
 @runtime_checkable
 class Publisher(Protocol):
-    async def send(self, topic: str, key: bytes, value: bytes) -> Awaitable[Any]:
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Headers | None = None) -> Awaitable[Any]:
         """Enqueue one record; the returned awaitable settles on its acknowledgement."""
         ...
 

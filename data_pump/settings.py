@@ -9,8 +9,9 @@ from grid_config.settings import CommonSettings
 
 
 class PumpSettings(CommonSettings):
-    #: records taken from one stripe per batch (one Kafka round trip per batch)
-    pump_batch_size: int = Field(default=500, ge=1, le=100_000)
+    #: records taken from one stripe per batch (one Kafka round trip per batch). Large on
+    #: purpose: a take reads the whole stripe (at most its bound) from the grid anyway
+    pump_batch_size: int = Field(default=5000, ge=1, le=100_000)
     #: pause before polling an empty stripe again
     pump_idle_ms: int = Field(default=20, ge=1, le=10_000)
     #: cap of the exponential backoff between failed attempts

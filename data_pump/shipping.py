@@ -6,6 +6,10 @@ back, so its records return to the head of the stripe in order and the next atte
 re-ships them: a record is forgotten only after the broker acknowledged it, and a replay
 repeats a suffix of a key's history, never reorders it.
 
+A record that does not decode (poison) must not stop its stripe: it is published to the
+dead-letter topic with its original bytes and the error in a header, acknowledged like
+any record, and forgotten with its batch.
+
 Used unchanged by the Faust pump (Kafka publisher) and the embedded mode (in-process
 channel).
 """
@@ -16,6 +20,8 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
+import orjson
+
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
 from data_pump.errors import PublishFailed
@@ -24,9 +30,13 @@ from data_pump.publisher import Publisher
 from grid_config.errors import GridError
 from grid_config.events import ChangeEvent
 from grid_config.names import Names
-from grid_config.ports import Grid
+from grid_config.ports import Grid, UndecodableRecord
 
 log = logging.getLogger("spacegrid.pump")
+
+#: dead-letter headers (the same names as the writer's dead letters)
+ERROR_HEADER = "spacegrid-error"
+SOURCE_HEADER = "spacegrid-source"
 
 #: failures worth a retry with backoff: the broker or the grid is (hopefully briefly) away
 RETRYABLE = (PublishFailed, GridError)
@@ -39,6 +49,20 @@ async def _settle(acks: list[Awaitable[Any]]) -> list[Any]:
     same record is still pending, the older one could land last and step a key back.
     """
     return list(await asyncio.gather(*acks, return_exceptions=True))
+
+
+def dead_letter_key(raw: bytes) -> bytes:
+    """The entity id of a poison record when it can still be read, else an empty key."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return b""
+    entity_id = doc.get("id") if isinstance(doc, dict) else None
+    return str(entity_id).encode() if isinstance(entity_id, (str, int)) else b""
+
+
+def dead_letter_headers(poison: UndecodableRecord, source: str) -> dict[str, bytes]:
+    return {ERROR_HEADER: poison.error.encode()[:4000], SOURCE_HEADER: source.encode()}
 
 
 async def ship_batch(
@@ -55,21 +79,25 @@ async def ship_batch(
     acknowledged; grid errors propagate (the grid returns an uncommitted batch itself).
     """
     batch = await grid.take_changes(stripe, max_items)
-    events = batch.events
+    events, poison = batch.events, list(batch.poison)
     if metrics is not None:
         metrics.record_head(stripe, events[0].changed_at if events else None)
-    if not events:
+    if not events and not poison:
         await batch.commit()
         return []
     acks: list[Awaitable[Any]] = []
     try:
         for event in events:
             acks.append(await publisher.send(names.topic(event.kind), event.key, event.to_bytes()))
+        for bad in poison:
+            log.error("stripe %s: undecodable change record -> %s: %s", stripe, names.deadletter_topic, bad.error)
+            headers = dead_letter_headers(bad, names.outbox(stripe))
+            acks.append(await publisher.send(names.deadletter_topic, dead_letter_key(bad.raw), bad.raw, headers))
         outcomes = await _settle(acks)
         errors = [o for o in outcomes if isinstance(o, BaseException)]
         if errors:
             raise PublishFailed(
-                f"stripe {stripe}: {len(errors)} of {len(events)} records not acknowledged: {errors[0]!r}"
+                f"stripe {stripe}: {len(errors)} of {len(acks)} records not acknowledged: {errors[0]!r}"
             ) from errors[0]
     except BaseException as e:
         # also on cancellation (revoke, shutdown): the records go back, in order
@@ -83,6 +111,7 @@ async def ship_batch(
     await batch.commit()
     if metrics is not None:
         metrics.record_shipped(len(events))
+        metrics.record_dead_letters(len(poison))
     return events
 
 

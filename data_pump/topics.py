@@ -23,11 +23,13 @@ class TopicSpec:
 
 
 def pump_topics(settings: PumpSettings) -> list[TopicSpec]:
-    """The entity topics (settings' partitions) and the control topic (one partition per stripe)."""
+    """Entity topics and the dead-letter topic (settings' partitions), then the control topic
+    (one partition per stripe; kept last)."""
     names = settings.names
     replication = settings.kafka_replication
     durable = {"min.insync.replicas": str(min(2, replication))}
     specs = [TopicSpec(names.topic(k), settings.kafka_partitions, replication, durable) for k in KINDS]
+    specs.append(TopicSpec(names.deadletter_topic, settings.kafka_partitions, replication, durable))
     specs.append(TopicSpec(names.pump_control_topic, names.stripes, replication, durable))
     return specs
 

@@ -24,6 +24,7 @@ class ScriptedPublisher:
 
     def __init__(self, fail_ratio: float = 0.0, seed: int = 7) -> None:
         self.log: list[tuple[str, bytes, bytes]] = []
+        self.headers: dict[int, Any] = {}  # log index -> headers of that record
         self.sent = 0
         self.fail_ratio = fail_ratio
         self.fail_next = 0  # fail the next N sends
@@ -34,7 +35,7 @@ class ScriptedPublisher:
         self._pending: list[asyncio.Task[Any]] = []
         self._epoch = 0
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> Awaitable[Any]:
+    async def send(self, topic: str, key: bytes, value: bytes, headers: Any = None) -> Awaitable[Any]:
         if self.down:
             raise BrokerDown("broker unreachable")
         self.sent += 1
@@ -45,7 +46,7 @@ class ScriptedPublisher:
         elif self.fail_ratio and self._rng.random() < self.fail_ratio:
             fail = True
         previous = self._pending[-1] if self._pending else None
-        task = asyncio.create_task(self._ack(previous, self._epoch, topic, key, value, fail))
+        task = asyncio.create_task(self._ack(previous, self._epoch, topic, key, value, fail, headers))
         self._pending.append(task)
         return task
 
@@ -57,6 +58,7 @@ class ScriptedPublisher:
         key: bytes,
         value: bytes,
         fail: bool,
+        headers: Any = None,
     ) -> int:
         if previous is not None:  # acknowledgements in send order, like one partition
             await asyncio.gather(previous, return_exceptions=True)
@@ -66,6 +68,8 @@ class ScriptedPublisher:
                 self._epoch += 1
             raise BrokerDown("not acknowledged")
         self.log.append((topic, key, value))
+        if headers:
+            self.headers[len(self.log) - 1] = dict(headers)
         return len(self.log) - 1
 
     async def flush(self) -> None:
@@ -73,7 +77,8 @@ class ScriptedPublisher:
         self._pending.clear()
 
     def events(self) -> list[ChangeEvent]:
-        return [ChangeEvent.from_bytes(v) for _, _, v in self.log]
+        """Change events published (dead letters left out)."""
+        return [ChangeEvent.from_bytes(v) for t, _, v in self.log if not t.endswith("spacegrid.deadletter")]
 
     def key_versions(self) -> list[tuple[str, int]]:
         return [(e.id, e.version) for e in self.events()]

@@ -168,3 +168,36 @@ def _true_when(condition: bool):
         return condition
 
     return check()
+
+
+async def test_poison_record_goes_to_the_dead_letters_and_its_stripe_goes_on(grid, names):
+    """An undecodable outbox record: dead-lettered with key, original bytes, error header."""
+    from data_pump.shipping import ERROR_HEADER, SOURCE_HEADER
+
+    stripe = names.stripe_of("1000")
+    before = await write_changes(grid, 3, keys=1)
+    poison = b'{"schema": 1, "kind": "products", "id": "1000", "version": "not-a-number"'
+    garbage = b"\xff\xfe not json at all"
+    with grid._lock:  # noqa: SLF001 - a corrupt record can only be planted behind the port
+        grid._stripes[stripe].waiting.extend([poison, garbage])  # noqa: SLF001
+    after = await write_changes(grid, 6, keys=1)  # versions continue at 1..: same key, seed
+    metrics = PumpMetrics()
+    pub = ScriptedPublisher()
+    await drain_all(grid, names, pub, metrics=metrics)
+
+    dead = [(i, k, v) for i, (t, k, v) in enumerate(pub.log) if t == names.deadletter_topic]
+    assert [v for _, _, v in dead] == [poison, garbage]
+    assert [k for _, k, _ in dead] == [b"", b""]  # the truncated JSON does not parse: no id to key by
+    for i, _, _ in dead:
+        assert pub.headers[i][ERROR_HEADER].startswith(b"PoisonEvent: undecodable event")
+        assert pub.headers[i][SOURCE_HEADER] == names.outbox(stripe).encode()
+    assert [e.version for e in pub.events()] == [v for _, v in before] + [v for _, v in after]
+    assert await grid.backlog() == 0
+    assert metrics.dead_letters._value.get() == 2  # noqa: SLF001
+
+
+def test_dead_letter_key_is_the_entity_id_when_readable():
+    from data_pump.shipping import dead_letter_key
+
+    assert dead_letter_key(b'{"id": "42", "version": "x"}') == b"42"
+    assert dead_letter_key(b"[1, 2]") == b"" and dead_letter_key(b"\x00") == b""
