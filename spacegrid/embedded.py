@@ -30,6 +30,7 @@ from grid_config.names import Names
 from grid_config.settings import load
 from processing_unit.app import create_app
 from processing_unit.settings import UnitSettings, load_unit_settings
+from spacegrid.operator_route import add_drift_route
 
 log = logging.getLogger("spacegrid.up")
 
@@ -90,6 +91,7 @@ def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = N
             await sink.close()
 
     app.cleanup_ctx.append(pipeline_ctx)
+    add_drift_route(app, grid, names, sink, settings.cache_dir)  # `spacegrid verify` asks here (G4)
     return app
 
 
