@@ -31,13 +31,24 @@ def run(args: argparse.Namespace) -> int:
 
     from data_pump.app import build
     from data_pump.topics import ensure_topics, pump_topics
+    from processing_unit.logs import configure_logging
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    logging.basicConfig(level=args.loglevel.upper())
-    loop.run_until_complete(ensure_topics(settings.bootstrap_servers, pump_topics(settings)))
+    # structured JSON lines on stderr, the same format as the units (Faust's own colour
+    # handler and progress spinner stay off: override_logging=False, spinner=None)
+    configure_logging(args.loglevel.upper())
+    logging.getLogger("spacegrid.pump").info("pump starting", extra={"pump_namespace": settings.namespace})
+    try:
+        loop.run_until_complete(ensure_topics(settings.bootstrap_servers, pump_topics(settings)))
+    except Exception:  # noqa: BLE001 - reported as one JSON log line, exit status 1
+        logging.getLogger("spacegrid.pump").exception("cannot create or check the pump's topics")
+        return 1
     app = build(settings)
-    worker = faust.Worker(app, loop=loop, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    worker = faust.Worker(
+        app, loop=loop, loglevel=args.loglevel, quiet=True, redirect_stdouts=False, override_logging=False
+    )
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     except SystemExit as e:

@@ -59,6 +59,11 @@ class PumpMetrics:
             "Undecodable outbox records published to the dead-letter topic (and removed from the grid)",
             registry=self.registry,
         )
+        self.in_flight = Gauge(
+            "spacegrid_pump_batches_open",
+            "Batches taken from the grid and not yet forgotten (publishing, awaiting acks, or committing)",
+            registry=self.registry,
+        )
         self.owned = Gauge(
             "spacegrid_pump_owned_stripes", "Outbox stripes this pump drains", registry=self.registry
         )

@@ -30,7 +30,7 @@ from data_pump.publisher import Publisher
 from grid_config.errors import GridError
 from grid_config.events import ChangeEvent
 from grid_config.names import Names
-from grid_config.ports import Grid, UndecodableRecord
+from grid_config.ports import ChangeBatch, Grid, UndecodableRecord
 
 log = logging.getLogger("spacegrid.pump")
 
@@ -85,6 +85,29 @@ async def ship_batch(
     if not events and not poison:
         await batch.commit()
         return []
+    if metrics is not None:
+        metrics.in_flight.inc()
+    try:
+        await _publish_then_forget(batch, names, publisher, stripe, events, poison, metrics)
+    finally:
+        if metrics is not None:
+            metrics.in_flight.dec()
+    if metrics is not None:
+        metrics.record_shipped(len(events))
+        metrics.record_dead_letters(len(poison))
+    return events
+
+
+async def _publish_then_forget(
+    batch: ChangeBatch,
+    names: Names,
+    publisher: Publisher,
+    stripe: int,
+    events: list[ChangeEvent],
+    poison: list[UndecodableRecord],
+    metrics: PumpMetrics | None,
+) -> None:
+    """Enqueue every record, wait for every ack, then commit; roll back on any failure."""
     acks: list[Awaitable[Any]] = []
     try:
         for event in events:
@@ -109,10 +132,6 @@ async def ship_batch(
             raise PublishFailed(f"stripe {stripe}: publishing failed: {e!r}") from e
         raise
     await batch.commit()
-    if metrics is not None:
-        metrics.record_shipped(len(events))
-        metrics.record_dead_letters(len(poison))
-    return events
 
 
 async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:

@@ -14,6 +14,10 @@ from grid_config.names import KINDS
 log = logging.getLogger("spacegrid.pump")
 
 
+class _NotYetVisible(PumpError):
+    """Created topics not in the metadata yet (retried; raised when it lasts)."""
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -40,7 +44,8 @@ async def ensure_topics(bootstrap: list[str], specs: list[TopicSpec], timeout_s:
     from aiokafka.errors import KafkaError
 
     async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(KafkaError),
+        # a topic just created may be missing from the next metadata answer: ask again
+        retry=retry_if_exception_type((KafkaError, _NotYetVisible)),
         wait=wait_random_exponential(multiplier=0.2, max=3),
         stop=stop_after_delay(timeout_s),
         reraise=True,
@@ -62,10 +67,10 @@ async def ensure_topics(bootstrap: list[str], specs: list[TopicSpec], timeout_s:
                 described = await admin.describe_topics([s.name for s in specs])
             finally:
                 await admin.close()
-    partitions = {d["topic"]: len(d["partitions"]) for d in described}
-    for s in specs:
-        if partitions.get(s.name, 0) < 1:
-            raise PumpError(f"topic {s.name} does not exist after creation")
+            partitions = {d["topic"]: len(d["partitions"]) for d in described}
+            absent = [s.name for s in specs if partitions.get(s.name, 0) < 1]
+            if absent:
+                raise _NotYetVisible(f"topics {absent} do not exist (yet) after creation")
     control = specs[-1]
     if partitions.get(control.name) != control.partitions:
         raise PumpError(

@@ -72,6 +72,41 @@ class PumpProcess:
         )
         return self
 
+    async def metric(self, name: str) -> float | None:
+        """One sample of the pump's /metrics (None while it is not serving yet)."""
+        import aiohttp
+
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+                async with http.get(f"http://127.0.0.1:{self.port}/metrics") as resp:
+                    text = await resp.text()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    async def kill_mid_batch(self, within_s: float = 10.0) -> bool:
+        """SIGKILL as soon as /metrics shows a batch taken and not yet forgotten.
+
+        Returns whether one was seen (else it kills anyway at the deadline). The batch may
+        still finish in the ~ms between the sample and the signal: the duplicates on Kafka
+        tell how many kills really landed between the broker's ack and the grid commit.
+        """
+        deadline = time.monotonic() + within_s
+        seen = False
+        while time.monotonic() < deadline:
+            if (await self.metric("spacegrid_pump_batches_open") or 0) > 0:
+                seen = True
+                break
+        self.kill()
+        return seen
+
+    def log_lines(self) -> list[str]:
+        return [line for f in sorted(self.log_dir.glob(f"pump-{id(self)}-*.log"))
+                for line in f.read_text(errors="replace").splitlines() if line.strip()]
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
