@@ -266,7 +266,8 @@ class SqlEngine:
                     res.deferred += len(deferred)
             if not fresh:
                 continue
-            rows = [schema.entity_row(e, now, self.d.ts) for e in fresh]
+            persisted_at = self.d.ts(now)
+            rows = [schema.entity_row(e, persisted_at, self.d.ts) for e in fresh]
             written = self.d.upsert(cur, kind, rows, current)
             res.written += len(written)
             res.stale += len(fresh) - len(written)
