@@ -147,6 +147,7 @@ class WriteLoad:
     versions: dict[str, int] = field(default_factory=dict)
     written: list[tuple[str, int]] = field(default_factory=list)
     refused: int = 0  # BacklogFull answers (the units' 503)
+    failed: int = 0  # conflicts / grid unavailable: not acknowledged, written again
 
     def key_ids(self) -> list[str]:
         return [str(10**15 + i) for i in range(self.keys)]
@@ -166,6 +167,7 @@ class WriteLoad:
             self.refused += 1
             return False
         except (TransactionConflict, GridUnavailable):
+            self.failed += 1
             return False
         self.versions[pid] = version
         self.written.append((pid, version))
