@@ -70,14 +70,14 @@ def test_backed_up_map_survives_sigkill_of_a_member(engine_factory) -> None:
 def test_grid_status_reports_members_partitions_and_maps(hazelcast_cluster, namespace) -> None:
     client = _client(hazelcast_cluster.members, hazelcast_cluster.cluster_name)
     try:
-        client.get_map(f"{namespace}products").blocking().put_all({str(i): "x" for i in range(25)})
+        client.get_map(f"{namespace}scratch").blocking().put_all({str(i): "x" for i in range(25)})
     finally:
         client.shutdown()
     status = _grid_status(hazelcast_cluster.settings_env)
     assert "members: 3" in status
     partition_counts = [int(line.rsplit("=", 1)[1]) for line in status.splitlines() if "partitions=" in line]
     assert len(partition_counts) == 3 and sum(partition_counts) == 271
-    assert f"map {namespace}products: 25" in status
+    assert f"map {namespace}scratch: 25" in status
 
 
 def test_idempotent_producer_and_committing_consumer_group(kafka_broker, namespace) -> None:
