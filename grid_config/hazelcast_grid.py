@@ -436,7 +436,7 @@ class HazelcastGrid(Grid):
     async def new_id(self) -> str:
         return str(await self._call(lambda c: c.get_flake_id_generator(self.names.id_generator).new_id()))
 
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 10.0) -> T:
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
         """Run ``work`` in a TWO_PHASE transaction, entirely on one worker thread."""
         client = self._live_client()
 

@@ -257,7 +257,7 @@ class LocalGrid(Grid):
             self._last_id = max(self._last_id + 1, now)
             return str(self._last_id)
 
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 10.0) -> T:
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
         """Run ``work`` under the lock; apply its staged writes and records only if it returns."""
         with self._lock:
             tx = _LocalTx(self)

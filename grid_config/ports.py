@@ -157,7 +157,7 @@ class Grid(abc.ABC):
         """A cluster-unique, roughly time-ordered id as a decimal string."""
 
     @abc.abstractmethod
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 10.0) -> T:
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
         """Run ``work`` in one atomic transaction (entities + change records) and commit."""
 
     # ---- outbox (pump side) --------------------------------------------------------

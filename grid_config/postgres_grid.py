@@ -345,7 +345,7 @@ class PostgresGrid(Grid):
     async def new_id(self) -> str:
         return str(await self._run(lambda conn: conn.execute("SELECT nextval('grid_ids')").fetchone()[0]))
 
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 10.0) -> T:
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
         """``work(tx)`` inside BEGIN ... COMMIT; any exception rolls back (domain errors pass through)."""
 
         def q(conn: Any) -> T:

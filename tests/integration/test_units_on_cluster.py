@@ -262,7 +262,7 @@ WORKERS = 12
 ROLLBACK_DEADLINE_S = 60.0
 #: a killed client's transaction that was *waiting* for a lock acquires it after the rollback and
 #: nobody releases it: the lock lives until the transaction timeout (HazelcastGrid.transact, 10 s)
-ORPHAN_LOCK_DEADLINE_S = 40.0  # tx timeout 10 s + one request timeout 15 s + slack
+ORPHAN_LOCK_DEADLINE_S = 40.0  # tx timeout 5 s + one request timeout 15 s + slack
 
 
 @dataclass
