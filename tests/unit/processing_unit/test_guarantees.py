@@ -131,8 +131,11 @@ async def test_g7_backpressure_503_with_retry_after_and_not_ready() -> None:
     """No pump runs: once the backlog reaches its bound, writes and readiness answer 503."""
     async for api in make_api(unit_settings(backlog_limit=8), backlog_limit=8):
         assert (await api.client.get("/health/ready")).status == 200
+        # a limit of 8 over 8 stripes is one record per stripe: drain after each setup write
         p = await api.product(stock=100, price=5)
+        await api.drain_changes()
         u = await api.signup()
+        await api.drain_changes()
         statuses = []
         for _ in range(10):
             r = await api.client.post("/orders", json=order_body([(p["id"], 1)]), headers=u.headers)
