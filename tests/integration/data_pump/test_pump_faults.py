@@ -20,6 +20,7 @@ from tests.integration.data_pump.support import (
     read_topics,
     wait_backlog,
 )
+from tests.support.eventually import eventually_async
 from tests.support.ordering import check_log
 
 pytestmark = pytest.mark.integration
@@ -102,9 +103,29 @@ async def test_two_pumps_one_sigkilled_the_other_takes_over_its_stripes(
         await grid.close()
 
 
+async def _post_user(http, url: str, i: int) -> tuple[int, str | None]:
+    body = {"email": f"outage-{i}@example.com", "name": "o", "password": "correct horse battery"}
+    async with http.post(f"{url}/users", json=body) as resp:
+        await resp.read()
+        return resp.status, resp.headers.get("Retry-After")
+
+
+async def _ready(http, url: str) -> int:
+    async with http.get(f"{url}/health/ready") as resp:
+        await resp.read()
+        return resp.status
+
+
 async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
     hazelcast_cluster, engine_factory, namespace, tmp_path
 ):
+    """G7 end to end: the broker stops under load; the backlog fills to its bound; a real
+    unit then answers writes with 503 + Retry-After and is not ready; all drains after."""
+    import aiohttp
+
+    from spacegrid.local.processes import free_ports
+    from spacegrid.local.units import FAST_HASH_ENV, start_unit
+
     stack = engine_factory()
     await asyncio.to_thread(stack.broker.start)  # blocking launcher: off the event loop
     bootstrap = stack.broker.bootstrap
@@ -113,10 +134,16 @@ async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
                    SPACEGRID_BACKLOG_LIMIT=str(limit), SPACEGRID_PUMP_REQUEST_TIMEOUT_S="5")
     grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace, backlog_limit=limit))
     pump = PumpProcess(env, tmp_path).start()
+    unit = start_unit({**hazelcast_cluster.settings_env, **FAST_HASH_ENV, "SPACEGRID_NAMESPACE": namespace,
+                       "SPACEGRID_BACKLOG_LIMIT": str(limit), "SPACEGRID_TOKEN_SECRET": "outage-test-secret"},
+                      free_ports(1)[0], tmp_path, name="unit")
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
     try:
+        await asyncio.to_thread(unit.wait_ready, 60)
         load = WriteLoad(grid, keys=1000)
         await load.run(500, concurrency=16)
         await wait_backlog(grid, 0, timeout=90)
+        assert (await _post_user(http, unit.url, 0))[0] == 201
         await asyncio.to_thread(stack.broker.stop, False)
         stopped_at = time.monotonic()
         stop = asyncio.Event()
@@ -125,18 +152,32 @@ async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
         while time.monotonic() - stopped_at < 30:
             peak = max(peak, await grid.backlog())
             await asyncio.sleep(0.5)
+        # past the bound: the unit refuses writes with 503 + Retry-After and is not ready
+        answers = [await _post_user(http, unit.url, i) for i in range(1, 6)]
+        ready_during = await _ready(http, unit.url)
         stop.set()
         await writing
         refused_during_outage = load.refused
         await asyncio.to_thread(stack.broker.start)
         drained_in = await wait_backlog(grid, 0, timeout=180)
+
+        async def unit_recovered() -> None:
+            assert await _ready(http, unit.url) == 200
+            assert (await _post_user(http, unit.url, 100))[0] == 201
+
+        await eventually_async(unit_recovered, timeout=30, interval=0.5)
         published = await read_topics(bootstrap, grid.names, set(load.written))
         report = check_log(published, load.written)
         print(f"\n[broker outage] backlog peak={peak} (bound {limit}), writes refused={refused_during_outage}, "
+              f"unit answers past the bound={answers}, ready={ready_during}, "
               f"drained {drained_in:.1f}s after the broker returned, duplicates={report.duplicates}")
         assert peak >= limit - 16 and refused_during_outage > 0
+        assert all(status == 503 and retry_after and int(retry_after) > 0 for status, retry_after in answers)
+        assert ready_during == 503
         assert report.missing == []
     finally:
+        await http.close()
+        await asyncio.to_thread(unit.stop, 20)
         pump.kill()
         await grid.close()
         await asyncio.to_thread(stack.down)
