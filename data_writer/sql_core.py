@@ -251,7 +251,7 @@ class SqlEngine:
             res.stale += len(stale)
             if kind == "orders":
                 if stale:
-                    self._undefer(cur, [(e.id, current[e.id]) for e in stale])
+                    self._undefer(cur, [e.id for e in stale])
                 users: set[str] = set()
                 products: set[str] = set()
                 for e in fresh:
@@ -283,14 +283,20 @@ class SqlEngine:
                     cur.executemany(
                         f"INSERT INTO {schema.LINES_TABLE} ({', '.join(schema.LINE_COLUMNS)}) VALUES ({marks})", lines
                     )
-                self._undefer(cur, [(e.id, e.version) for e in done])
+                self._undefer(cur, ids)
         return res
 
-    def _undefer(self, cur: Cursor, id_versions: list[tuple[str, int]]) -> None:
-        """Forget deferred versions the database has caught up with."""
-        cur.executemany(
-            f"DELETE FROM {schema.DEFERRED_TABLE} WHERE id = {self.d.ph} AND version <= {self.d.ph}", id_versions
-        )
+    def _undefer(self, cur: Cursor, ids: list[str]) -> None:
+        """Forget deferred versions the database has caught up with (the stored order's
+        version or older): one statement per chunk of ids, not one per order."""
+        t = schema.DEFERRED_TABLE
+        for part in chunks(ids, self.d.in_chunk):
+            marks = ", ".join([self.d.ph] * len(part))
+            cur.execute(
+                f"DELETE FROM {t} WHERE id IN ({marks}) AND version <= "
+                f"(SELECT o.version FROM orders o WHERE o.id = {t}.id)",
+                tuple(part),
+            )
 
     def retry_deferred(self, now: datetime | None = None) -> ApplyResult:
         """Re-apply one page of deferred orders, oldest first; report those past max age."""
