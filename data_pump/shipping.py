@@ -27,7 +27,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from data_pump.errors import PublishFailed
 from data_pump.metrics import PumpMetrics
 from data_pump.publisher import Publisher
-from grid_config.errors import GridError
+from grid_config.errors import GridError, OutboxDisturbed
 from grid_config.events import ChangeEvent
 from grid_config.names import Names
 from grid_config.ports import ChangeBatch, Grid, UndecodableRecord
@@ -131,7 +131,45 @@ async def _publish_then_forget(
         if isinstance(e, Exception) and not isinstance(e, PublishFailed):
             raise PublishFailed(f"stripe {stripe}: publishing failed: {e!r}") from e
         raise
-    await batch.commit()
+    try:
+        await batch.commit()
+    except OutboxDisturbed as e:
+        await _ship_removed_untaken(names, publisher, stripe, e.records)
+
+
+async def _ship_removed_untaken(names: Names, publisher: Publisher, stripe: int, records: list[bytes]) -> None:
+    """Ship records a commit removed without having taken them (they exist only here now).
+
+    Happens only when the stripe had a second taker or a late removal executed; they are
+    the next records of the stripe, so shipping them before the next take keeps per-key
+    order. Retried until acknowledged: a crash in this window is the one way to lose them.
+    """
+    log.error("stripe %s: commit removed %d records it had not shipped; shipping them now",
+              stripe, len(records))
+    events, poison = [], []
+    for raw in records:
+        try:
+            events.append((raw, ChangeEvent.from_bytes(raw)))
+        except Exception as e:  # noqa: BLE001 - poison
+            poison.append(UndecodableRecord(raw=raw, error=f"{type(e).__name__}: {e}"))
+    delay = 0.05
+    while True:
+        acks: list[Awaitable[Any]] = []
+        try:
+            for raw, event in events:
+                acks.append(await publisher.send(names.topic(event.kind), event.key, raw))
+            for bad in poison:
+                headers = dead_letter_headers(bad, names.outbox(stripe))
+                acks.append(await publisher.send(names.deadletter_topic, dead_letter_key(bad.raw), bad.raw, headers))
+            errors = [o for o in await _settle(acks) if isinstance(o, BaseException)]
+            if not errors:
+                return
+            log.error("stripe %s: %d removed records not acknowledged yet: %r", stripe, len(errors), errors[0])
+        except PublishFailed as e:
+            await _settle(acks)
+            log.error("stripe %s: removed records not published yet: %s", stripe, e)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:

@@ -31,7 +31,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, Ty
 
 import orjson
 
-from grid_config.errors import BacklogFull, GridError, GridUnavailable, TransactionConflict
+from grid_config.errors import BacklogFull, GridError, GridUnavailable, OutboxDisturbed, TransactionConflict
 from grid_config.events import ChangeEvent
 from grid_config.names import Names
 from grid_config.ports import ChangeBatch, Grid, Page, Tx, UndecodableRecord, Value, id_order
@@ -176,9 +176,38 @@ class _HazelcastTx(Tx):
             self._stripe_size[stripe] = queue.size()
         if self._stripe_size[stripe] >= self._grid.stripe_bound:
             raise BacklogFull(f"outbox stripe {stripe} holds {self._grid.stripe_bound} records (its bound)")
-        if not queue.offer(event.to_bytes(), 0):
+        # a bytearray is stored as a Java byte[] (bytes would be pickled by the client)
+        if not queue.offer(bytearray(event.to_bytes()), 0):
             raise BacklogFull(f"outbox stripe {stripe} is at its configured max-size")
         self._stripe_size[stripe] += 1
+
+
+# ---- outbox records as serialized Data (no client-side deserialization, never unpickled) ----
+_BYTE_ARRAY_TYPE = -12  # Hazelcast's serialization type id of byte[]
+
+
+def _stored_payload(stored: bytes) -> bytes | None:
+    """The record inside a serialized outbox item (a byte[]), or None for any other type.
+
+    Layout of a heap Data: partition hash (4), type id (4), then for byte[] its length (4)
+    and the bytes, big endian.
+    """
+    if len(stored) < 12 or int.from_bytes(stored[4:8], "big", signed=True) != _BYTE_ARRAY_TYPE:
+        return None
+    size = int.from_bytes(stored[8:12], "big", signed=True)
+    return stored[12 : 12 + size] if size >= 0 else b""
+
+
+def _decode_record(stored: bytes) -> tuple[bytes, ChangeEvent | None, UndecodableRecord | None]:
+    payload = _stored_payload(stored)
+    if payload is None:
+        kind = int.from_bytes(stored[4:8], "big", signed=True) if len(stored) >= 8 else None
+        return stored, None, UndecodableRecord(
+            raw=stored, error=f"outbox item of serialization type {kind}, not a byte[] record (not deserialized)")
+    try:
+        return payload, ChangeEvent.from_bytes(payload), None
+    except Exception as e:  # noqa: BLE001 - any decoding failure makes it poison
+        return payload, None, UndecodableRecord(raw=payload, error=f"{type(e).__name__}: {e}")
 
 
 class _HazelcastChangeBatch(ChangeBatch):
@@ -188,32 +217,64 @@ class _HazelcastChangeBatch(ChangeBatch):
     records simply stay at the head of the stripe (see :meth:`HazelcastGrid.take_changes`).
     """
 
-    def __init__(self, grid: "HazelcastGrid", stripe: int, raw: list[bytes],
-                 events: list[ChangeEvent], poison: list[UndecodableRecord]) -> None:
+    def __init__(self, grid: "HazelcastGrid", stripe: int, stored: list[bytes], at_head: bool) -> None:
         self._grid = grid
         self._stripe = stripe
-        self._raw = raw
+        self._stored = stored
+        self._at_head = at_head
         self._done = False
-        self.events = events
-        self.poison = poison
+        self.events = []
+        self.poison = []
+        for item in stored:
+            _, event, bad = _decode_record(item)
+            if event is not None:
+                self.events.append(event)
+            else:
+                self.poison.append(bad)  # type: ignore[arg-type]
 
     async def commit(self) -> None:
+        from hazelcast.protocol.codec import queue_compare_and_remove_all_codec, queue_drain_to_max_size_codec
+        from hazelcast.serialization.data import Data
+
         if self._done:
             return
         self._done = True
-        raw, queue_name = self._raw, self._grid.names.outbox(self._stripe)
+        stored, grid, queue_name = self._stored, self._grid, self._grid.names.outbox(self._stripe)
         try:
-            if raw:
-                # by value, not by position: a repeated or late remove never takes a record
-                # it did not ship (idempotent), and appends at the tail never interfere
-                await self._grid._call(lambda c: c.get_queue(queue_name).remove_all(raw))
+            if not stored:
+                return
+            if not self._at_head:
+                # records of an earlier open/rolled-back batch precede it: remove by value
+                # (O(queue x batch) on the member, fine for this rare in-process case)
+                await grid._queue_call(queue_name, queue_compare_and_remove_all_codec,
+                                       [Data(bytearray(x)) for x in stored])
+                return
+            # the batch is the head of the stripe (appends only go to the tail): remove it
+            # by position, O(batch) on the member, and check what came out
+            removed = await grid._queue_call(queue_name, queue_drain_to_max_size_codec, len(stored))
         finally:
-            self._grid._release_held(self._stripe, raw)
+            grid._release_held(self._stripe, stored)
+        got = [bytes(d.buffer) for d in removed]
+        if got == stored:
+            return
+        expected = Counter(stored)
+        extra = []
+        for item in got:
+            if expected[item] > 0:
+                expected[item] -= 1
+            else:
+                extra.append(_decode_record(item)[0])
+        if extra:
+            raise OutboxDisturbed(
+                f"outbox stripe {self._stripe}: committing removed {len(extra)} records this batch "
+                "had not taken (a second taker on the stripe, or a late removal)", extra)
+        log.warning("outbox stripe %s: %d records of the batch were already gone at commit",
+                    self._stripe, len(stored) - len(got))
 
     async def rollback(self) -> None:
         if not self._done:
             self._done = True
-            self._grid._release_held(self._stripe, self._raw)
+            self._grid._release_held(self._stripe, self._stored)
 
 
 class HazelcastGrid(Grid):
@@ -500,34 +561,47 @@ class HazelcastGrid(Grid):
         for good (invisible to ``size``, ``iterator`` and every later poll). Measured: 10-12
         of 20,000 records lost over 15 SIGKILLs of a taker. So the taker reads the head
         (``iterator``: the whole stripe, at most its bound) and :meth:`ChangeBatch.commit`
-        removes exactly the shipped records by value (``remove_all``) once Kafka
-        acknowledged them. A taker that dies leaves its records where they were.
+        removes the shipped records once Kafka acknowledged them: by position
+        (``drain_to``, checked against what was shipped; anything removed that the batch
+        had not taken comes back in :class:`OutboxDisturbed`) when the batch was the head
+        of the stripe, else by value (``remove_all``, O(queue x batch) on the member: 0.47 s
+        for 8 x 2,500 records, against O(batch) by position). A taker that dies leaves its
+        records where they were.
 
         The price: records are not hidden from *other processes* while a batch is open, so
         each stripe needs a single taker at a time (the pumps' stripe ownership ensures
         it); within this process, records of open batches are skipped by later takes.
-        Undecodable records come back in ``poison`` (they are removed on commit as well).
+        Undecodable records come back in ``poison`` (they are removed on commit as well);
+        so do items that are not byte[] records: they are never deserialized (the client
+        would unpickle them).
         """
+        from hazelcast.protocol.codec import queue_iterator_codec
+
         queue_name = self.names.outbox(stripe)
-        items = await self._call(lambda c: c.get_queue(queue_name).iterator())
-        raw: list[bytes] = []
+        items = await self._queue_call(queue_name, queue_iterator_codec)
+        stored: list[bytes] = []
         with self._taker_lock:
             held = self._held.setdefault(stripe, Counter())
+            at_head = not held  # nothing of an open batch precedes what this take reads
             skip = Counter(held)
-            for item in items:
-                data = bytes(item)
-                if skip[data] > 0:
-                    skip[data] -= 1
+            for data in items:
+                item = bytes(data.buffer)
+                if skip[item] > 0:
+                    skip[item] -= 1
                     continue
-                raw.append(data)
-                if len(raw) >= max_items:
+                stored.append(item)
+                if len(stored) >= max_items:
                     break
-            held.update(raw)
-        events: list[ChangeEvent] = []
-        poison: list[UndecodableRecord] = []
-        for data in raw:
-            try:
-                events.append(ChangeEvent.from_bytes(data))
-            except Exception as e:  # noqa: BLE001 - any decoding failure makes it poison
-                poison.append(UndecodableRecord(raw=data, error=f"{type(e).__name__}: {e}"))
-        return _HazelcastChangeBatch(self, stripe, raw, events, poison)
+            held.update(stored)
+        return _HazelcastChangeBatch(self, stripe, stored, at_head)
+
+    async def _queue_call(self, queue_name: str, codec: Any, *args: Any) -> Any:
+        """One queue operation on serialized items (``Data``), skipping the client's
+        deserialization: outbox records are read as bytes, never unpickled, and the pump
+        does not pay two object conversions per record (iterator and drain)."""
+
+        def start(client: Any) -> Any:
+            proxy = client.get_queue(queue_name)
+            return proxy._invoke(codec.encode_request(queue_name, *args), codec.decode_response)
+
+        return await self._call(start)

@@ -239,3 +239,35 @@ async def test_lock_wait_timeout_is_a_transaction_conflict(hz_grid: HazelcastGri
         await holding
     await hz_grid.transact(lambda tx: tx.put(n.stock, "1", {"stock": 2}))
     assert await hz_grid.get(n.stock, "1") == {"stock": 2}
+
+
+async def test_commit_reports_records_it_removed_without_taking_them(
+    hazelcast_cluster: Any, hz_grid: HazelcastGrid
+) -> None:
+    """A second taker on a stripe (ownership violated): the first taker's positional
+    commit removes records it never shipped and hands them back instead of losing them."""
+    from grid_config.errors import OutboxDisturbed
+
+    n = hz_grid.names
+    ids = ids_in_stripe(n, 2, 6)
+    for i in ids:
+        await hz_grid.transact(lambda tx, i=i: tx.record(event(i)))
+    other = HazelcastGrid(settings_for(hazelcast_cluster, 10_000, 4), n)
+    await other.start()
+    try:
+        mine = await hz_grid.take_changes(2, 3)
+        theirs = await other.take_changes(2, 3)
+        assert [e.id for e in mine.events] == [e.id for e in theirs.events] == ids[:3]
+        await theirs.commit()
+        with pytest.raises(OutboxDisturbed) as caught:
+            await mine.commit()
+        assert [event_from(r).id for r in caught.value.records] == ids[3:]
+        assert await hz_grid.backlog() == 0
+    finally:
+        await other.close()
+
+
+def event_from(raw: bytes) -> Any:
+    from grid_config.events import ChangeEvent
+
+    return ChangeEvent.from_bytes(raw)
