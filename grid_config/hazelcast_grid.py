@@ -5,7 +5,9 @@ the entity writes and their change records in one transaction. Its non-transacti
 calls return ``hazelcast.future.Future``; :func:`_bridge` turns them into asyncio
 futures without a thread per call. Its transactions are bound to the thread that began
 them, so a whole unit of work (:meth:`HazelcastGrid.transact`) runs in one worker of a
-bounded thread pool. The outbox is *written* transactionally but *read* without a
+bounded thread pool. Reads, queries and single-key writes go through a second client on
+the asyncio API (:mod:`grid_config.hazelcast_asyncio`), on the event loop itself, which
+also holds the near caches. The outbox is *written* transactionally but *read* without a
 transaction (see :meth:`HazelcastGrid.take_changes` for why).
 
 Values are stored as :class:`~hazelcast.core.HazelcastJsonValue` (canonical orjson, sorted
@@ -33,6 +35,7 @@ import orjson
 
 from grid_config.errors import BacklogFull, GridError, GridUnavailable, OutboxDisturbed, TransactionConflict
 from grid_config.events import ChangeEvent
+from grid_config.hazelcast_asyncio import AsyncioSide
 from grid_config.names import Names
 from grid_config.ports import ChangeBatch, Grid, Page, Tx, UndecodableRecord, Value, id_order
 from grid_config.settings import CommonSettings
@@ -302,11 +305,14 @@ class HazelcastGrid(Grid):
         self._held: dict[int, Counter[bytes]] = {}
         self._taker_lock = threading.Lock()
         self._closed = False
+        #: reads, queries and single-key writes: the asyncio client, on the event loop
+        self._aio = AsyncioSide(settings, self.near_cache_maps, connect_timeout_s, operation_timeout_s,
+                                _translate, _is_driver_error)
 
     # ---- lifecycle ------------------------------------------------------------------
     def _new_client(self) -> Any:
         import hazelcast
-        from hazelcast.config import InMemoryFormat, IntType, ReconnectMode
+        from hazelcast.config import IntType, ReconnectMode
 
         return hazelcast.HazelcastClient(
             cluster_name=self.settings.hazelcast_cluster,
@@ -318,14 +324,7 @@ class HazelcastGrid(Grid):
             reconnect_mode=ReconnectMode.ASYNC,
             default_int_type=IntType.LONG,
             heartbeat_timeout=10.0,
-            near_caches={
-                name: {
-                    "invalidate_on_change": True,
-                    "in_memory_format": InMemoryFormat.OBJECT,
-                    "eviction_max_size": 100_000,
-                }
-                for name in self.near_cache_maps
-            },
+            # no near cache here: near-cached reads go through the asyncio client (AsyncioSide)
         )
 
     async def start(self) -> None:
@@ -336,11 +335,18 @@ class HazelcastGrid(Grid):
             if _is_driver_error(e):
                 raise _translate(e) from e
             raise
+        try:
+            await self._aio.start()
+        except BaseException:
+            await loop.run_in_executor(self._tx_pool, self._client.shutdown)
+            self._client = None
+            raise
 
     async def close(self) -> None:
         self._closed = True
         client, self._client = self._client, None
         loop = asyncio.get_running_loop()
+        await self._aio.close()
         if client is not None:
             await loop.run_in_executor(self._tx_pool, client.shutdown)
         self._tx_pool.shutdown(wait=False, cancel_futures=True)
@@ -406,21 +412,16 @@ class HazelcastGrid(Grid):
             raise
 
     # ---- reads -----------------------------------------------------------------------------
+    # reads and single-key writes run on the asyncio client (self._aio): no thread hop
     async def get(self, map_name: str, key: str) -> Value | None:
-        """Read the committed value without waiting on transaction locks.
-
-        ``IMap.get`` parks while a transaction holds the key (``get_for_update``), so a
-        product read would queue behind every order on that product, and after a unit is
-        SIGKILLed mid-wait the orphaned lock lives until the transaction timeout. The
-        single-key ``get_all`` does not park and uses the near cache the same way.
-        """
-        found = await self._call(lambda c: self._map(c, map_name).get_all([key]))
+        """Read the committed value without waiting on transaction locks (see AsyncioSide.get_stored)."""
+        found = await self._aio.get_stored(map_name, [key])
         return _decode(found.get(key))
 
     async def get_many(self, map_name: str, keys: Sequence[str]) -> dict[str, Value]:
         if not keys:
             return {}
-        found = await self._call(lambda c: self._map(c, map_name).get_all(list(keys)))
+        found = await self._aio.get_stored(map_name, list(keys))
         return {k: _decode(v) for k, v in found.items()}  # type: ignore[misc]
 
     async def query(
@@ -445,7 +446,7 @@ class HazelcastGrid(Grid):
         if after_sk is not None:
             conditions.append(p.greater(SORT_FIELD, after_sk))
         pred = p.true() if not conditions else conditions[0] if len(conditions) == 1 else p.and_(*conditions)
-        entries = await self._call(lambda c: self._map(c, map_name).entry_set(pred))
+        entries = await self._aio.on_map(map_name, lambda m: m.entry_set(pred))
         rows = [(k, v) for k, v in entries]
         if after is not None:
             cursor = id_order(after)
@@ -458,40 +459,40 @@ class HazelcastGrid(Grid):
 
     async def entries(self, map_name: str, batch: int = 1000) -> AsyncIterator[tuple[str, Value]]:
         """All keys first (one call), then values in ``batch``-sized get_all calls."""
-        keys = await self._call(lambda c: self._map(c, map_name).key_set())
+        keys = await self._aio.on_map(map_name, lambda m: m.key_set())
         for i in range(0, len(keys), batch):
             chunk = keys[i : i + batch]
-            values = await self._call(lambda c, chunk=chunk: self._map(c, map_name).get_all(chunk))
+            values = await self._aio.get_stored(map_name, chunk)
             for k in chunk:
                 if k in values:
                     yield k, _decode(values[k])  # type: ignore[misc]
 
     async def size(self, map_name: str) -> int:
-        return int(await self._call(lambda c: self._map(c, map_name).size()))
+        return int(await self._aio.on_map(map_name, lambda m: m.size()))
 
     # ---- single-key writes ---------------------------------------------------------------
     async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None:
         data = _encode(key, value)
-        await self._call(lambda c: self._map(c, map_name).set(key, data, ttl=ttl_s))
+        await self._aio.on_map(map_name, lambda m: m.set(key, data, ttl=ttl_s))
 
     async def put_if_absent(
         self, map_name: str, key: str, value: Value, ttl_s: float | None = None
     ) -> Value | None:
         data = _encode(key, value)
-        return _decode(await self._call(lambda c: self._map(c, map_name).put_if_absent(key, data, ttl=ttl_s)))
+        return _decode(await self._aio.on_map(map_name, lambda m: m.put_if_absent(key, data, ttl=ttl_s)))
 
     async def replace_if_same(self, map_name: str, key: str, expected: Value, new: Value) -> bool:
         old_data, new_data = _encode(key, expected), _encode(key, new)
-        return bool(await self._call(lambda c: self._map(c, map_name).replace_if_same(key, old_data, new_data)))
+        return bool(await self._aio.on_map(map_name, lambda m: m.replace_if_same(key, old_data, new_data)))
 
     async def delete(self, map_name: str, key: str) -> None:
-        await self._call(lambda c: self._map(c, map_name).delete(key))
+        await self._aio.on_map(map_name, lambda m: m.delete(key))
 
     async def put_all(self, map_name: str, entries: Mapping[str, Value]) -> None:
         if not entries:
             return
         data = {k: _encode(k, v) for k, v in entries.items()}
-        await self._call(lambda c: self._map(c, map_name).put_all(data))
+        await self._aio.on_map(map_name, lambda m: m.put_all(data))
 
     # ---- ids and transactions ------------------------------------------------------------------
     async def new_id(self) -> str:
@@ -500,6 +501,7 @@ class HazelcastGrid(Grid):
     async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
         """Run ``work`` in a TWO_PHASE transaction, entirely on one worker thread."""
         client = self._live_client()
+        views: list[_HazelcastTx] = []
 
         def run() -> T:
             from hazelcast.transaction import TWO_PHASE
@@ -508,6 +510,7 @@ class HazelcastGrid(Grid):
             tx.begin()
             try:
                 view = _HazelcastTx(self, tx)
+                views.append(view)
                 result = work(view)
                 tx.commit()
             except BaseException:
@@ -516,25 +519,23 @@ class HazelcastGrid(Grid):
                 except Exception as e:  # noqa: BLE001 - the member rolls back at tx timeout anyway
                     log.debug("rollback failed: %s", e)
                 raise
-            self._invalidate_near_caches(client, view.touched)
             return result
 
-        return await self._on_thread(self._tx_pool, run)
+        try:
+            return await self._on_thread(self._tx_pool, run)
+        finally:
+            if views:  # on the loop, where the asyncio client's near cache lives
+                self._invalidate_near_caches(views[0].touched)
 
-    def _invalidate_near_caches(self, client: Any, touched: Mapping[str, set[str]]) -> None:
-        """Transactional writes bypass this client's near cache: drop the written keys from it.
+    def _invalidate_near_caches(self, touched: Mapping[str, set[str]]) -> None:
+        """Transactional writes bypass the near cache: drop the written keys from it.
 
         Other clients learn through the members' invalidation events (eventually).
         """
         for map_name in self.near_cache_maps:
             keys = touched.get(map_name)
-            if not keys:
-                continue
-            proxy = client.get_map(map_name)
-            invalidate = getattr(proxy, "_invalidate_cache", None)
-            if invalidate is not None:
-                for key in keys:
-                    invalidate(proxy._to_data(key))
+            if keys:
+                self._aio.invalidate(map_name, keys)
 
     # ---- outbox -------------------------------------------------------------------------------
     async def backlog(self) -> int:
