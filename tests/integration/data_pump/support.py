@@ -87,18 +87,26 @@ class PumpProcess:
                 return float(line.rsplit(" ", 1)[1])
         return None
 
-    async def kill_mid_batch(self, within_s: float = 10.0) -> bool:
-        """SIGKILL as soon as /metrics shows a batch taken and not yet forgotten.
+    async def kill_mid_batch(self, within_s: float = 10.0, backlog_s: float = 1.0, delay_s: float = 0.0) -> bool:
+        """SIGKILL as soon as /metrics shows a batch being published and not yet forgotten.
 
-        Returns whether one was seen (else it kills anyway at the deadline). The batch may
-        still finish in the ~ms between the sample and the signal: the duplicates on Kafka
-        tell how many kills really landed between the broker's ack and the grid commit.
+        The pump is first frozen (SIGSTOP) for ``backlog_s`` while the load goes on, so the
+        batches it takes on SIGCONT are hundreds of records long and take tens of ms to
+        publish, acknowledge and commit: the kill lands inside one, ``delay_s`` after the
+        gauge showed it (0-40 ms spreads kills over publish, ack and commit). Returns whether an
+        open batch was seen (else it kills anyway at the deadline). The duplicates on
+        Kafka tell how many records were acknowledged but not yet removed at the kill.
         """
+        if backlog_s > 0 and self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGSTOP)
+            await asyncio.sleep(backlog_s)
+            os.kill(self.proc.pid, signal.SIGCONT)
         deadline = time.monotonic() + within_s
         seen = False
         while time.monotonic() < deadline:
             if (await self.metric("spacegrid_pump_batches_open") or 0) > 0:
                 seen = True
+                await asyncio.sleep(delay_s)
                 break
         self.kill()
         return seen
