@@ -142,6 +142,13 @@ def _bridge(hz_future: Any) -> "asyncio.Future[Any]":
 
 
 # ---- transactions ---------------------------------------------------------------------------
+def _rollback_quietly(tx: Any) -> None:
+    try:
+        tx.rollback()
+    except Exception as e:  # noqa: BLE001 - the member rolls back at tx timeout anyway
+        log.debug("rollback failed: %s", e)
+
+
 class _HazelcastTx(Tx):
     """The unit of work's view of one Hazelcast transaction (runs on the transaction's thread)."""
 
@@ -512,12 +519,19 @@ class HazelcastGrid(Grid):
                 view = _HazelcastTx(self, tx)
                 views.append(view)
                 result = work(view)
-                tx.commit()
             except BaseException:
-                try:
-                    tx.rollback()
-                except Exception as e:  # noqa: BLE001 - the member rolls back at tx timeout anyway
-                    log.debug("rollback failed: %s", e)
+                _rollback_quietly(tx)
+                raise
+            try:
+                tx.commit()
+            except BaseException as e:
+                # the commit may have been applied on the members (or part-applied, then
+                # finished from the backup log): never a "conflict, safe to retry" -- a
+                # retried unit of work could apply the change twice. Reported as failed
+                # (503); if it did commit, its change records are in the outbox and ship.
+                _rollback_quietly(tx)
+                if isinstance(e, Exception):
+                    raise GridUnavailable(f"transaction commit failed, outcome unknown: {type(e).__name__}: {e}") from e
                 raise
             return result
 

@@ -271,3 +271,17 @@ def event_from(raw: bytes) -> Any:
     from grid_config.events import ChangeEvent
 
     return ChangeEvent.from_bytes(raw)
+
+
+async def test_a_failed_commit_is_unavailable_never_a_retryable_conflict(hz_grid: HazelcastGrid) -> None:
+    """A commit that fails may have been applied: the unit must answer 503, not retry the
+    unit of work (TransactionConflict is retried by the units and could apply it twice)."""
+    n = hz_grid.names
+
+    def outlives_its_timeout(tx: Tx) -> None:
+        tx.put(n.products, "9001", {"id": "9001"})
+        time.sleep(1.2)  # the transaction (timeout 1 s) expires before its commit
+
+    with pytest.raises(GridUnavailable, match="outcome unknown"):
+        await hz_grid.transact(outlives_its_timeout, timeout_s=1)
+    assert await hz_grid.get(n.products, "9001") is None
