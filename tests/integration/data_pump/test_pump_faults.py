@@ -220,3 +220,42 @@ async def test_member_sigkilled_under_load_loses_no_change_record(
     finally:
         pump.kill()
         await grid.close()
+
+
+async def test_poison_record_reaches_the_deadletter_topic_and_its_stripe_goes_on(
+    hazelcast_cluster, kafka_broker, namespace, tmp_path
+):
+    """The real pump process and broker: an undecodable outbox record is published to
+    spacegrid.deadletter (original bytes, key, error header); later changes still ship."""
+    from aiokafka import AIOKafkaConsumer
+
+    env = pump_env(hazelcast_cluster.settings_env, kafka_broker.bootstrap, namespace)
+    grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace))
+    names: Names = grid.names
+    load = WriteLoad(grid, keys=1)
+    key = load.key_ids()[0]
+    poison = b'{"schema": 1, "kind": "products", "op": "upsert", "id": "' + key.encode() + b'", "version": "x"}'
+    pump = PumpProcess(env, keep_logs(tmp_path, namespace))
+    try:
+        assert await load.change(key)
+        queue = grid._client.get_queue(names.outbox(names.stripe_of(key)))  # noqa: SLF001 - plant poison
+        await asyncio.to_thread(lambda: queue.offer(bytearray(poison)).result())
+        assert await load.change(key)
+        pump.start()
+        await wait_backlog(grid, 0, timeout=60)
+        published = await read_topics(kafka_broker.bootstrap, names, set(load.written), timeout=30)
+        assert published == [(key, 1), (key, 2)]
+        consumer = AIOKafkaConsumer(names.deadletter_topic, bootstrap_servers=kafka_broker.bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            record = await asyncio.wait_for(consumer.getone(), 30)
+        finally:
+            await consumer.stop()
+        headers = dict(record.headers)
+        assert record.value == poison and record.key == key.encode()
+        assert b"version" in headers["spacegrid-error"], headers
+        assert headers["spacegrid-source"] == names.outbox(names.stripe_of(key)).encode()
+    finally:
+        pump.kill()
+        await grid.close()
