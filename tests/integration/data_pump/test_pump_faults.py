@@ -42,7 +42,7 @@ async def test_pump_sigkilled_three_times_under_load_loses_nothing_and_keeps_key
             await asyncio.sleep(rng.uniform(2, 5))
             # SIGKILL while a batch is open (taken, publishing or acknowledged, not yet
             # forgotten): the records stay in the grid and are shipped again after restart
-            mid_batch += await pump.kill_mid_batch(delay_s=rng.uniform(0, 0.04))
+            mid_batch += await pump.kill_mid_batch(backlog_s=2.5, delay_s=rng.uniform(0.005, 0.05))
             await asyncio.sleep(rng.uniform(0, 2))
             pump.start()
         await writing
