@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", type=int, default=1, help="units per side (behind HAProxy when > 1)")
     parser.add_argument("--products", type=int, default=50, help="products seeded per side")
     parser.add_argument("--wait-ms", default="20,80", help="Locust think time min,max per task (ms)")
+    parser.add_argument("--warmup-seconds", type=int, default=20,
+                        help="unrecorded load on each side first (JIT, caches, connection pools)")
     parser.add_argument("--results", type=Path, default=Path("bench-results"))
 
 
@@ -186,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from spacegrid.local.units import FAST_HASH_ENV, UNIT_COMMAND
 
     steps = [int(s) for s in args.steps.split(",") if s.strip()]
+    load_before = os.getloadavg()
     tag = uuid.uuid4().hex[:8]
     cache = _cache_dir()
     workdir = Path(tempfile.mkdtemp(prefix=f"spacegrid-bench-{tag}-"))
@@ -228,6 +231,12 @@ def run(args: argparse.Namespace) -> int:
 
         for side in sides:
             seed_products(side.url, count=args.products, stock=100_000, admin=ADMIN)
+        if args.warmup_seconds > 0:
+            # fresh JVMs spend their first minute compiling (C2) on the same 2 cores, and
+            # PostgreSQL's caches start cold: warm both sides alike, unrecorded
+            print(f"warm-up: {args.warmup_seconds} s at {steps[0]} users per side (not recorded)", flush=True)
+            for side in sides:
+                run_locust(side.url, steps[0], args.warmup_seconds, workdir / f"{side.name}-warmup", args.wait_ms)
         print(f"steps {steps} users, {args.step_seconds} s each, sides alternating; "
               f"Locust in its own process; logs in {workdir}", flush=True)
         for users in steps:
@@ -252,9 +261,12 @@ def run(args: argparse.Namespace) -> int:
     table = _table(results, steps)
     print()
     print(table)
+    print("load average (1/5/15 min) before %.2f/%.2f/%.2f, after %.2f/%.2f/%.2f" % (*load_before, *os.getloadavg()))
     setup = {
         "steps": steps, "step_seconds": args.step_seconds, "members": args.members, "units": args.units,
         "products": args.products, "wait_ms": args.wait_ms, "locust_classes": list(CLASSES),
+        "warmup_seconds": args.warmup_seconds,
+        "loadavg_1_5_15_before": load_before, "loadavg_1_5_15_after": os.getloadavg(),
         "jvm_heap": "-Xmx384m per member", "commit": _git_head(), "postgres": "fsync=on, synchronous_commit=on, shared_buffers=64MB",
     }
     path = bench_results.save("compare", {"setup": setup, "steps": [asdict(r) for r in results], "table": table},
