@@ -44,6 +44,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SORT_FIELD = "_sk"
+#: how old a stripe-size snapshot may be for a transaction to skip its size call (G7)
+SNAPSHOT_TTL_S = 1.0
 _MAX_SK = 2**63
 
 
@@ -157,7 +159,7 @@ class _HazelcastTx(Tx):
         self._tx = tx
         self._maps: dict[str, Any] = {}
         self._queues: dict[int, Any] = {}
-        self._stripe_size: dict[int, int] = {}
+        self._stripe_size: dict[int, int | None] = {}
         self.touched: dict[str, set[str]] = {}
 
     def _map(self, name: str) -> Any:
@@ -182,14 +184,18 @@ class _HazelcastTx(Tx):
         queue = self._queues.get(stripe)
         if queue is None:
             queue = self._queues[stripe] = self._tx.get_queue(self._grid.names.outbox(stripe))
-            # one size call per stripe and transaction; our own offers are counted locally
-            self._stripe_size[stripe] = queue.size()
-        if self._stripe_size[stripe] >= self._grid.stripe_bound:
+            # one size call per stripe and transaction (our own offers are counted locally),
+            # skipped when a fresh snapshot shows the stripe far below its bound
+            self._stripe_size[stripe] = None if self._grid._far_below_bound(stripe) else queue.size()
+        known = self._stripe_size[stripe]
+        if known is not None and known >= self._grid.stripe_bound:
             raise BacklogFull(f"outbox stripe {stripe} holds {self._grid.stripe_bound} records (its bound)")
         # a bytearray is stored as a Java byte[] (bytes would be pickled by the client)
         if not queue.offer(bytearray(event.to_bytes()), 0):
             raise BacklogFull(f"outbox stripe {stripe} is at its configured max-size")
-        self._stripe_size[stripe] += 1
+        if known is not None:
+            self._stripe_size[stripe] = known + 1
+        self._grid._offered_since_snapshot[stripe] += 1
 
 
 # ---- outbox records as serialized Data (no client-side deserialization, never unpickled) ----
@@ -312,6 +318,10 @@ class HazelcastGrid(Grid):
         self._held: dict[int, Counter[bytes]] = {}
         self._taker_lock = threading.Lock()
         self._closed = False
+        #: G7 fast path: stripe sizes seen by backlog() (monotonic time, size) and the
+        #: records this process offered since; see _far_below_bound
+        self._stripe_snapshot: dict[int, tuple[float, int]] = {}
+        self._offered_since_snapshot: Counter[int] = Counter()
         #: reads, queries and single-key writes: the asyncio client, on the event loop
         self._aio = AsyncioSide(settings, self.near_cache_maps, connect_timeout_s, operation_timeout_s,
                                 _translate, _is_driver_error)
@@ -553,10 +563,30 @@ class HazelcastGrid(Grid):
 
     # ---- outbox -------------------------------------------------------------------------------
     async def backlog(self) -> int:
+        asked_at = time.monotonic()
         sizes = await asyncio.gather(
             *(self._call(lambda c, q=q: c.get_queue(q).size()) for q in self.names.outboxes)
         )
+        for stripe, size in enumerate(sizes):
+            self._stripe_snapshot[stripe] = (asked_at, int(size))
+            self._offered_since_snapshot[stripe] = 0
         return int(sum(sizes))
+
+    def _far_below_bound(self, stripe: int) -> bool:
+        """Whether a transaction may skip its stripe-size round trip (a G7 fast path).
+
+        True only when a snapshot from :meth:`backlog` (which the unit's write gate
+        refreshes every 200 ms under writes) is at most SNAPSHOT_TTL_S old and the stripe
+        then held, plus what this process offered since, less than half its bound. The
+        bound can then only be passed if other processes add more than half a stripe's
+        bound (default 12,500 records) to one stripe within that second; the queue's
+        ``max-size`` on the members stays the hard limit. Small bounds (tests, a limit
+        of one record per stripe) always take the exact path.
+        """
+        snapshot = self._stripe_snapshot.get(stripe)
+        if snapshot is None or time.monotonic() - snapshot[0] > SNAPSHOT_TTL_S:
+            return False
+        return snapshot[1] + self._offered_since_snapshot[stripe] < self.stripe_bound // 2
 
     def _release_held(self, stripe: int, raw: list[bytes]) -> None:
         with self._taker_lock:
