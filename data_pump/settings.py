@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from grid_config.names import Names
 from grid_config.settings import CommonSettings
 
 
@@ -24,14 +23,6 @@ class PumpSettings(CommonSettings):
     pump_metrics_interval_s: float = Field(default=1.0, gt=0, le=60)
 
     @property
-    def names(self) -> Names:
-        return Names(namespace=self.namespace, stripes=self.outbox_stripes)
-
-    @property
     def app_id(self) -> str:
         """Faust app id = Kafka consumer group of the control topic, shared by all pumps."""
         return f"{self.namespace}spacegrid-pump"
-
-    @property
-    def bootstrap_servers(self) -> list[str]:
-        return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]

@@ -20,7 +20,6 @@ async def _run(batch: int) -> int:
     from data_reader.loader import load_grid
     from data_writer.factory import sink_from_url
     from grid_config.hazelcast_grid import HazelcastGrid
-    from grid_config.names import Names
     from grid_config.settings import CommonSettings, load
 
     settings = load(CommonSettings)
@@ -28,7 +27,7 @@ async def _run(batch: int) -> int:
         print("spacegrid reader loads a Hazelcast grid (SPACEGRID_GRID=hazelcast); "
               "`spacegrid up` loads its embedded grid itself", file=sys.stderr)
         return 2
-    grid = HazelcastGrid(settings, Names(settings.namespace, settings.outbox_stripes))
+    grid = HazelcastGrid(settings, settings.names)
     sink = sink_from_url(settings.database_url)
     started = time.monotonic()
 

@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
+
+from spacegrid.faust_worker import add_loglevel, run_worker
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--loglevel", default="info", choices=["debug", "info", "warning", "error"], help="log level"
-    )
+    add_loglevel(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import faust
-
     from data_writer.app import build
     from data_writer.settings import WriterSettings
     from data_writer.topics import ensure_topics
     from grid_config.settings import load
 
     settings = load(WriterSettings)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    logging.basicConfig(level=args.loglevel.upper())
-    loop.run_until_complete(ensure_topics(settings))
-    app = build(settings)
-    worker = faust.Worker(app, loop=loop, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as e:
-        return int(e.code or 0)
-    return 0
+    return run_worker(
+        "writer",
+        args.loglevel,
+        lambda: ensure_topics(settings),
+        lambda: build(settings),
+        writer_namespace=settings.namespace,
+    )

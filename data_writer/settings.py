@@ -7,7 +7,6 @@ from datetime import timedelta
 from pydantic import Field
 
 from data_writer.batching import DeferralPolicy
-from grid_config.names import Names
 from grid_config.settings import CommonSettings
 
 
@@ -24,17 +23,9 @@ class WriterSettings(CommonSettings):
     writer_session_timeout_s: float = Field(default=8.0, ge=1.0, le=300.0)
 
     @property
-    def names(self) -> Names:
-        return Names(namespace=self.namespace, stripes=self.outbox_stripes)
-
-    @property
     def app_id(self) -> str:
         """Faust app id = the Kafka consumer group (fixed name, prefixed only in tests)."""
         return f"{self.namespace}spacegrid-writer"
-
-    @property
-    def bootstrap_servers(self) -> list[str]:
-        return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
 
     @property
     def deferral(self) -> DeferralPolicy:

@@ -13,6 +13,8 @@ from typing import Literal, TypeVar
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from grid_config.names import Names
+
 ENV_PREFIX = "SPACEGRID_"
 
 
@@ -44,6 +46,15 @@ class CommonSettings(BaseSettings):
     @property
     def member_addresses(self) -> list[str]:
         return [m.strip() for m in self.hazelcast_members.split(",") if m.strip()]
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
+
+    @property
+    def names(self) -> Names:
+        """Every map, queue and topic name of this deployment."""
+        return Names(namespace=self.namespace, stripes=self.outbox_stripes)
 
 
 S = TypeVar("S", bound=BaseSettings)

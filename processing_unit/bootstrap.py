@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from grid_config.names import Names
 from grid_config.ports import Grid
 from processing_unit.app import create_app
 from processing_unit.settings import UnitSettings
 
 
-def names_for(settings: UnitSettings) -> Names:
-    return Names(namespace=settings.namespace, stripes=settings.outbox_stripes)
-
-
 def build_grid(settings: UnitSettings) -> Grid:
     """The grid adapter the settings name; constructing it does not connect (start() does)."""
-    names = names_for(settings)
+    names = settings.names
     if settings.grid == "hazelcast":
         from grid_config.hazelcast_grid import HazelcastGrid
 

@@ -26,7 +26,6 @@ from data_writer.pipeline import BatchWriter, SinkDeadLetters
 from data_writer.ports import Sink
 from data_writer.settings import WriterSettings
 from grid_config.local_grid import LocalGrid
-from grid_config.names import Names
 from grid_config.settings import load
 from processing_unit.app import create_app
 from processing_unit.settings import UnitSettings, load_unit_settings
@@ -45,8 +44,7 @@ SINK: web.AppKey[Sink] = web.AppKey("sink", Sink)
 
 def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = None) -> web.Application:
     writer_settings = writer_settings or load(WriterSettings)
-    names = Names(namespace=settings.namespace, stripes=settings.outbox_stripes)
-    grid = LocalGrid(names, settings.backlog_limit)
+    grid = LocalGrid(settings.names, settings.backlog_limit)
     sink = sink_from_url(settings.database_url, policy=writer_settings.deferral)
 
     async def load_database() -> None:

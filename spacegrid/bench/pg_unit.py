@@ -13,7 +13,6 @@ import sys
 def main() -> int:
     from grid_config.postgres_grid import PostgresGrid
     from processing_unit.app import create_app
-    from processing_unit.bootstrap import names_for
     from processing_unit.logs import configure_logging
     from processing_unit.server import serve
     from processing_unit.settings import load_unit_settings
@@ -23,7 +22,7 @@ def main() -> int:
         print("pg_unit: SPACEGRID_DATABASE_URL must be a postgresql:// URL", file=sys.stderr)
         return 2
     configure_logging()
-    grid = PostgresGrid(settings.database_url, names_for(settings))
+    grid = PostgresGrid(settings.database_url, settings.names)
     app = create_app(settings, grid, own_grid=True)
     return serve(app, settings.http_host, settings.http_port, settings.drain_grace_s, settings.shutdown_timeout_s)
 
