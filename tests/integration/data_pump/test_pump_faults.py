@@ -79,7 +79,12 @@ async def test_two_pumps_one_sigkilled_the_other_takes_over_its_stripes(
         load = WriteLoad(grid, keys=400)
         await load.run(400, concurrency=16)
         await wait_backlog(grid, 0, timeout=90)  # both running and shipping
-        await asyncio.sleep(3)  # let the group settle on two members
+        # the group settled on two members: each pump drains some stripes, together all of them
+        async def split_between_both() -> None:
+            owned = [await first.metric("spacegrid_pump_owned_stripes"), await second.metric("spacegrid_pump_owned_stripes")]
+            assert all(owned) and sum(owned) == names.stripes, owned
+
+        await eventually_async(split_between_both, timeout=60, interval=0.5)
         first.kill()
         killed_at = time.monotonic()
         # one marker change per stripe, written right after the kill
