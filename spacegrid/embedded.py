@@ -89,7 +89,7 @@ def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = N
             await sink.close()
 
     app.cleanup_ctx.append(pipeline_ctx)
-    add_drift_route(app, grid, names, sink, settings.cache_dir)  # `spacegrid verify` asks here (G4)
+    add_drift_route(app, grid, grid.names, sink, settings.cache_dir)  # `spacegrid verify` asks here (G4)
     return app
 
 
