@@ -9,9 +9,10 @@ DESIGN §7.2 and §7.3, side by side in one run:
    aiohttp) drives ``GET /products/{id}`` then ``POST /orders`` at a fixed concurrency for
    a fixed duration each, after a warm-up. Reported: requests/s, p50, p99, and the ratio
    unit / bare (target for GET: >= 60 %).
-2. Hazelcast only: ``HazelcastGrid.get`` vs the raw classic client's ``map.get`` at the
-   same concurrency, on the stock map (a network round trip) and on the near-cached
-   products map.
+2. Hazelcast only: ``HazelcastGrid.get`` vs raw ``map.get`` of both hazelcast-python-client
+   APIs at the same concurrency: the classic client (callbacks on its reactor thread) and
+   the asyncio client (what the adapter reads through), on the stock map (a network round
+   trip) and on the near-cached products map. ours/raw is against the faster raw client.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def _measure_app(env: dict[str, str], app: str, args: argparse.Namespace, workdi
 
 # ---- grid layer -----------------------------------------------------------------------------
 async def _ours(grid: Any, map_name: str, keys: list[str], concurrency: int, seconds: float) -> dict:
+    return await _async_gets(lambda key: grid.get(map_name, key), keys, concurrency, seconds)
+
+
+async def _async_gets(get: Any, keys: list[str], concurrency: int, seconds: float) -> dict:
+    """``concurrency`` coroutines calling ``get(key)`` back to back on this event loop."""
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     rng = random.Random(1)
@@ -92,7 +98,7 @@ async def _ours(grid: Any, map_name: str, keys: list[str], concurrency: int, sec
     async def worker() -> None:
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
-            await grid.get(map_name, rng.choice(keys))
+            await get(rng.choice(keys))
             latencies.append((time.perf_counter() - t0) * 1000)
 
     started = time.monotonic()
@@ -156,11 +162,15 @@ async def _grid_layer(env: dict[str, str], args: argparse.Namespace) -> dict[str
                     hazelcast_cluster=env["SPACEGRID_HAZELCAST_CLUSTER"], namespace=names.namespace)
     grid = HazelcastGrid(settings, names, near_cache_maps=(names.products,))
     await grid.start()
+    near = {names.products: {"invalidate_on_change": True, "in_memory_format": InMemoryFormat.OBJECT,
+                             "eviction_max_size": 100_000}}
     raw = await asyncio.get_running_loop().run_in_executor(None, lambda: hazelcast.HazelcastClient(
-        cluster_name=settings.hazelcast_cluster, cluster_members=settings.member_addresses,
-        near_caches={names.products: {"invalidate_on_change": True, "in_memory_format": InMemoryFormat.OBJECT,
-                                      "eviction_max_size": 100_000}},
+        cluster_name=settings.hazelcast_cluster, cluster_members=settings.member_addresses, near_caches=near,
     ))
+    from hazelcast.asyncio import HazelcastClient as AsyncioClient
+
+    raw_aio = await AsyncioClient.create_and_start(
+        cluster_name=settings.hazelcast_cluster, cluster_members=settings.member_addresses, near_caches=near)
     try:
         keys = [str(10**17 + i) for i in range(1000)]
         await grid.put_all(names.stock, {k: {"stock": 5, "version": 1} for k in keys})
@@ -169,17 +179,21 @@ async def _grid_layer(env: dict[str, str], args: argparse.Namespace) -> dict[str
         out = {}
         loop = asyncio.get_running_loop()
         for label, map_name in (("stock (no near cache)", names.stock), ("products (near cache)", names.products)):
+            aio_map = await raw_aio.get_map(map_name)
             await _ours(grid, map_name, keys, args.connections, 1.0)  # warm (near cache filled)
             await loop.run_in_executor(None, _raw, raw, map_name, keys, args.connections, 1.0)
+            await _async_gets(aio_map.get, keys, args.connections, 1.0)
             ours = await _ours(grid, map_name, keys, args.connections, args.duration / 2)
             bare = await loop.run_in_executor(None, _raw, raw, map_name, keys, args.connections, args.duration / 2)
-            out[label] = {"ours": ours, "raw": bare}
-            for who, r in (("HazelcastGrid.get", ours), ("raw map.get", bare)):
-                print(f"  {label:<22} {who:<18} {r['rps']:8.0f} ops/s  p50 {r['p50_ms']:6.2f} ms"
+            bare_aio = await _async_gets(aio_map.get, keys, args.connections, args.duration / 2)
+            out[label] = {"ours": ours, "raw": bare, "raw_asyncio": bare_aio}
+            for who, r in (("HazelcastGrid.get", ours), ("raw classic map.get", bare), ("raw asyncio map.get", bare_aio)):
+                print(f"  {label:<22} {who:<20} {r['rps']:8.0f} ops/s  p50 {r['p50_ms']:6.2f} ms"
                       f"  p99 {r['p99_ms']:6.2f} ms", flush=True)
         return out
     finally:
         await loop.run_in_executor(None, raw.shutdown)
+        await raw_aio.shutdown()
         await grid.close()
 
 
@@ -193,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
     adapters = [a.strip() for a in args.adapters.split(",") if a.strip()]
     workdir = Path(tempfile.mkdtemp(prefix="spacegrid-bench-unit-"))
     cache = Path(os.environ.get("SPACEGRID_CACHE_DIR", os.path.expanduser("~/.cache/spacegrid")))
-    results: dict[str, Any] = {"config": {k: v for k, v in vars(args).items() if k not in ("func",)}, "adapters": {}}
+    results: dict[str, Any] = {"config": {k: v for k, v in vars(args).items() if k not in ("func",)}, "adapters": {},
+                               "loadavg_1_5_15_before": os.getloadavg()}
     print(f"spacegrid bench unit: {args.connections} connections, {args.duration:g}s per figure, "
           f"{args.warmup:g}s warm-up, load generator: {'wrk' if args.loadgen != 'aiohttp' and loadgen.have_wrk() else 'aiohttp'}")
     for adapter in adapters:
@@ -228,8 +243,11 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if stack is not None:
                 stack.down()
+    results["loadavg_1_5_15_after"] = os.getloadavg()
     print()
     print(table(results))
+    print("load average (1/5/15 min) before %.2f/%.2f/%.2f, after %.2f/%.2f/%.2f"
+          % (*results["loadavg_1_5_15_before"], *results["loadavg_1_5_15_after"]))
     path = save("unit", results)
     print(f"\nresults: {path}")
     ok = all(e["ratio"]["get"] >= 0.6 for e in results["adapters"].values())
@@ -248,11 +266,14 @@ def table(results: dict[str, Any]) -> str:
                         f"{b['p50_ms']:.1f} / {b['p99_ms']:.1f} | {u['p50_ms']:.1f} / {u['p99_ms']:.1f} |")
     layer = [(a, e["grid_layer"]) for a, e in results["adapters"].items() if "grid_layer" in e]
     if layer:
-        rows += ["", "| map | HazelcastGrid.get ops/s | raw map.get ops/s | ours/raw | ours p50/p99 ms | raw p50/p99 ms |",
-                 "|---|---:|---:|---:|---:|---:|"]
+        rows += ["", "| map | HazelcastGrid.get ops/s | raw classic map.get ops/s | raw asyncio map.get ops/s "
+                     "| ours/best raw | ours p50/p99 ms | classic p50/p99 ms | asyncio p50/p99 ms |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for _, gl in layer:
             for label, r in gl.items():
-                o, w = r["ours"], r["raw"]
-                rows.append(f"| {label} | {o['rps']:.0f} | {w['rps']:.0f} | {o['rps'] / w['rps']:.0%} | "
-                            f"{o['p50_ms']:.2f} / {o['p99_ms']:.2f} | {w['p50_ms']:.2f} / {w['p99_ms']:.2f} |")
+                o, w, a = r["ours"], r["raw"], r.get("raw_asyncio", r["raw"])
+                best = max(w["rps"], a["rps"])
+                rows.append(f"| {label} | {o['rps']:.0f} | {w['rps']:.0f} | {a['rps']:.0f} | {o['rps'] / best:.0%} | "
+                            f"{o['p50_ms']:.2f} / {o['p99_ms']:.2f} | {w['p50_ms']:.2f} / {w['p99_ms']:.2f} | "
+                            f"{a['p50_ms']:.2f} / {a['p99_ms']:.2f} |")
     return "\n".join(rows)
