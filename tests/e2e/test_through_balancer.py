@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-import pytest
 import requests
 
 from loadtests.seed import seed_products

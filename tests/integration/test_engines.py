@@ -9,7 +9,6 @@ import sys
 import uuid
 
 import hazelcast
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 

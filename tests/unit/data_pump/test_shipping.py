@@ -14,7 +14,7 @@ from grid_config.names import Names
 from tests.support.eventually import eventually_async
 from tests.support.ordering import OrderViolation, check_key_history, check_log
 from tests.unit.data_pump.conftest import write_changes
-from tests.unit.data_pump.publishers import BrokerDown, ScriptedPublisher
+from tests.unit.data_pump.publishers import ScriptedPublisher
 
 pytestmark = pytest.mark.unit
 
