@@ -25,7 +25,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
-from grid_config.errors import GridUnavailable
+from grid_config.errors import GridError, GridUnavailable
 from grid_config.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,11 @@ class AsyncioSide:
         except BaseException as e:
             if self._is_driver_error(e) or isinstance(e, TimeoutError):
                 raise self._translate(e) from e
+            if isinstance(e, Exception) and not isinstance(e, GridError):
+                # ``op`` is only client calls: anything else it raises (the client's internals
+                # while a member joins or leaves) is still the grid failing, not a bad request
+                log.warning("unexpected error from the Hazelcast client", exc_info=True)
+                raise GridUnavailable(f"Hazelcast client failed: {type(e).__name__}: {e}") from e
             raise
 
     async def on_map(self, name: str, op: Callable[[Any], Awaitable[Any]]) -> Any:

@@ -414,6 +414,10 @@ class HazelcastGrid(Grid):
         except BaseException as e:
             if _is_driver_error(e) or isinstance(e, asyncio.TimeoutError):
                 raise _translate(e) from e
+            if isinstance(e, Exception) and not isinstance(e, GridError):
+                # only client calls run here: whatever else they raise is the grid failing
+                log.warning("unexpected error from the Hazelcast client", exc_info=True)
+                raise GridUnavailable(f"Hazelcast client failed: {type(e).__name__}: {e}") from e
             raise
 
     def _map(self, client: Any, name: str) -> Any:
