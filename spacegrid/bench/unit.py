@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -250,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
           % (*results["loadavg_1_5_15_before"], *results["loadavg_1_5_15_after"]))
     path = save("unit", results)
     print(f"\nresults: {path}")
+    shutil.rmtree(workdir, ignore_errors=True)  # server logs (tens of MB of access lines); kept on failure
     ok = all(e["ratio"]["get"] >= 0.6 for e in results["adapters"].values())
     print("target (unit GET >= 60% of bare):", "met" if ok else "NOT met")
     return 0
