@@ -6,8 +6,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +18,8 @@ from grid_config.hazelcast_grid import HazelcastGrid
 from grid_config.names import KINDS, Names
 from grid_config.ports import Tx
 from grid_config.settings import CommonSettings
-from spacegrid.local.processes import free_ports
+from tests.support.workers import REPO, WorkerProcess
 
-REPO = Path(__file__).resolve().parents[3]
 
 
 def keep_logs(tmp_path: Path, namespace: str) -> Path:
@@ -49,28 +46,10 @@ def pump_env(cluster_env: dict[str, str], bootstrap: str, namespace: str, **extr
     return env
 
 
-@dataclass
-class PumpProcess:
+class PumpProcess(WorkerProcess):
     """``python -m spacegrid.cli pump`` as a child process, SIGKILLed by PID when asked."""
 
-    env: dict[str, str]
-    log_dir: Path
-    proc: subprocess.Popen | None = None
-    port: int = 0
-    starts: int = 0
-
-    def start(self) -> "PumpProcess":
-        self.port = free_ports(1)[0]
-        self.starts += 1
-        log = open(self.log_dir / f"pump-{id(self)}-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spacegrid.cli", "pump", "--loglevel", "warning"],
-            env={**self.env, "SPACEGRID_HTTP_PORT": str(self.port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-        return self
+    command = "pump"
 
     async def metric(self, name: str) -> float | None:
         """One sample of the pump's /metrics (None while it is not serving yet)."""
@@ -112,21 +91,8 @@ class PumpProcess:
         return seen
 
     def log_lines(self) -> list[str]:
-        return [line for f in sorted(self.log_dir.glob(f"pump-{id(self)}-*.log"))
+        return [line for f in self.log_files()
                 for line in f.read_text(errors="replace").splitlines() if line.strip()]
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def grid_settings(cluster_env: dict[str, str], namespace: str, backlog_limit: int = 100_000) -> CommonSettings:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -29,9 +26,8 @@ from grid_config.events import ChangeEvent
 from grid_config.local_grid import LocalGrid
 from grid_config.names import KINDS, Names
 from processing_unit.domain.layout import Entries, grid_entries, merge_into
-from spacegrid.local.processes import free_ports
+from tests.support.workers import REPO, WorkerProcess
 
-REPO = Path(__file__).resolve().parents[3]
 
 
 # ---- the writer process -----------------------------------------------------------------
@@ -56,29 +52,10 @@ def writer_env(bootstrap: str, namespace: str, database_url: str, cache_dir: Pat
     return env
 
 
-@dataclass
-class WriterProcess:
+class WriterProcess(WorkerProcess):
     """``python -m spacegrid.cli writer`` as a child process, SIGKILLed by PID when asked."""
 
-    env: dict[str, str]
-    log_dir: Path
-    proc: subprocess.Popen | None = None
-    port: int = 0
-    starts: int = 0
-
-    def start(self) -> "WriterProcess":
-        self.port = free_ports(1)[0]
-        self.starts += 1
-        log = open(self.log_dir / f"writer-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "spacegrid.cli", "writer", "--loglevel", "warning"],
-            env={**self.env, "SPACEGRID_HTTP_PORT": str(self.port)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-        log.close()
-        return self
+    command = "writer"
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -98,21 +75,8 @@ class WriterProcess:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
     def tail(self, n: int = 4000) -> str:
-        logs = sorted(self.log_dir.glob("writer-*.log"))
+        logs = self.log_files()
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-n:]}" for p in logs)
 
 
