@@ -101,3 +101,22 @@ class ChangeEvent:
         except orjson.JSONDecodeError as e:
             raise PoisonEvent(f"undecodable event: {e}") from e
         return cls.from_dict(raw)
+
+
+def in_entity_order(events: list[ChangeEvent]) -> list[ChangeEvent]:
+    """The same events, each entity's versions ascending, every entity keeping its slots.
+
+    Why: on Hazelcast a two-phase commit releases a transaction's map locks and appends its
+    outbox records in parallel, so a second transaction on the same entity can get the lock
+    and append its record first. Within what a take reads, this restores per-entity order
+    without moving any other entity's records.
+    """
+    slots: dict[tuple[str, str], list[int]] = {}
+    for i, e in enumerate(events):
+        slots.setdefault((e.kind, e.id), []).append(i)
+    ordered = list(events)
+    for positions in slots.values():
+        if len(positions) > 1:
+            for slot, event in zip(positions, sorted((events[i] for i in positions), key=lambda e: e.version)):
+                ordered[slot] = event
+    return ordered

@@ -34,7 +34,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, Ty
 import orjson
 
 from grid_config.errors import BacklogFull, GridError, GridUnavailable, OutboxDisturbed, TransactionConflict
-from grid_config.events import ChangeEvent
+from grid_config.events import ChangeEvent, in_entity_order
 from grid_config.hazelcast_asyncio import AsyncioSide
 from grid_config.names import Names
 from grid_config.ports import ChangeBatch, Grid, Page, Tx, UndecodableRecord, Value, id_order
@@ -247,6 +247,8 @@ class _HazelcastChangeBatch(ChangeBatch):
                 self.events.append(event)
             else:
                 self.poison.append(bad)  # type: ignore[arg-type]
+        # two-phase commits can append one entity's records out of version order: restore it
+        self.events = in_entity_order(self.events)
 
     async def commit(self) -> None:
         from hazelcast.protocol.codec import queue_compare_and_remove_all_codec, queue_drain_to_max_size_codec
