@@ -27,6 +27,7 @@ from data_pump.metrics import CONTENT_TYPE, PumpMetrics
 from data_pump.ownership import StripeDrainer
 from data_pump.publisher import Publisher
 from data_pump.settings import PumpSettings
+from spacegrid.faust_worker import app_options
 from data_pump.shipping import drain_stripe
 from grid_config.errors import GridError
 from grid_config.ports import Grid
@@ -142,22 +143,11 @@ def pump_id() -> str:
 def build(settings: PumpSettings, grid: Grid | None = None) -> PumpApp:
     """Wire the pump: Faust app, control agent, ownership callbacks, timer, web pages."""
     names = settings.names
-    (settings.cache_dir / "pump").mkdir(parents=True, exist_ok=True)
     app = PumpApp(
         settings.app_id,
-        broker=[f"kafka://{b}" for b in settings.bootstrap_servers],
-        datadir=str(settings.cache_dir / "pump" / settings.app_id),
-        web_enabled=True,
-        web_bind=settings.http_host,
-        web_host=settings.http_host,
-        web_port=settings.http_port,
-        broker_session_timeout=settings.pump_session_timeout_s,
-        broker_heartbeat_interval=max(0.5, settings.pump_session_timeout_s / 6),
+        **app_options(settings, "pump", settings.app_id, settings.pump_session_timeout_s),
         broker_rebalance_timeout=max(30.0, 2 * settings.pump_request_timeout_s),
-        producer_acks=-1,
         producer_request_timeout=settings.pump_request_timeout_s,
-        topic_allow_declare=False,  # topics are created explicitly (data_pump.topics)
-        topic_disable_leader=True,
         consumer_auto_offset_reset="latest",
         topic_partitions=names.stripes,
         topic_replication_factor=settings.kafka_replication,

@@ -27,6 +27,7 @@ from data_writer.metrics import CONTENT_TYPE, WriterMetrics
 from data_writer.pipeline import BatchWriter, DeadLetters
 from data_writer.ports import Sink
 from data_writer.settings import WriterSettings
+from spacegrid.faust_worker import app_options
 from grid_config.names import KINDS
 
 log = logging.getLogger("spacegrid.writer")
@@ -76,20 +77,9 @@ def build(
     ``dead_letters(kind)`` overrides where poison goes (default: the dead-letter topic).
     """
     names = settings.names
-    (settings.cache_dir / "writer").mkdir(parents=True, exist_ok=True)
     app = WriterApp(
         settings.app_id,
-        broker=[f"kafka://{b}" for b in settings.bootstrap_servers],
-        datadir=str(settings.cache_dir / "writer" / settings.app_id),
-        web_enabled=True,
-        web_bind=settings.http_host,
-        web_host=settings.http_host,
-        web_port=settings.http_port,
-        broker_session_timeout=settings.writer_session_timeout_s,
-        broker_heartbeat_interval=max(0.5, settings.writer_session_timeout_s / 6),
-        producer_acks=-1,
-        topic_allow_declare=False,  # created explicitly (data_writer.cli)
-        topic_disable_leader=True,
+        **app_options(settings, "writer", settings.app_id, settings.writer_session_timeout_s),
         consumer_auto_offset_reset="earliest",  # a new group starts at the beginning: nothing skipped
         stream_wait_empty=False,
     )

@@ -15,6 +15,29 @@ from typing import Any, Awaitable, Callable
 LOGLEVELS = ["debug", "info", "warning", "error"]
 
 
+def app_options(settings: Any, role: str, app_id: str, session_timeout_s: float) -> dict[str, Any]:
+    """What every spacegrid Faust app sets alike (``settings``: a CommonSettings).
+
+    Loopback web server on the settings' port (Faust defaults to 0.0.0.0:6066), a short
+    session so a dead worker's partitions move within seconds, acks from all replicas, and
+    no topic declaration: topics are created explicitly (grid_config.topics).
+    """
+    (settings.cache_dir / role).mkdir(parents=True, exist_ok=True)
+    return dict(
+        broker=[f"kafka://{b}" for b in settings.bootstrap_servers],
+        datadir=str(settings.cache_dir / role / app_id),
+        web_enabled=True,
+        web_bind=settings.http_host,
+        web_host=settings.http_host,
+        web_port=settings.http_port,
+        broker_session_timeout=session_timeout_s,
+        broker_heartbeat_interval=max(0.5, session_timeout_s / 6),
+        producer_acks=-1,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+    )
+
+
 def add_loglevel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="info", choices=LOGLEVELS, help="log level")
 
