@@ -7,12 +7,12 @@ prometheus-client's global one; ``render()`` serves it on ``/metrics``.
 from __future__ import annotations
 
 import time
-from collections import deque
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from grid_config.events import parse_iso
+from spacegrid.rate_window import RateWindow
 
 #: without the charset parameter: aiohttp takes the charset separately
 CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
@@ -67,14 +67,13 @@ class PumpMetrics:
         self.owned = Gauge(
             "spacegrid_pump_owned_stripes", "Outbox stripes this pump drains", registry=self.registry
         )
-        self._window_s = rate_window_s
-        self._recent: deque[tuple[float, int]] = deque()
+        self._window = RateWindow(rate_window_s)
         self._head_age: dict[int, float] = {}
 
     # ---- updates from the shipping loop ----------------------------------------------
     def record_shipped(self, count: int) -> None:
         self.shipped.inc(count)
-        self._recent.append((time.monotonic(), count))
+        self._window.add(count)
 
     def record_dead_letters(self, count: int) -> None:
         if count:
@@ -98,10 +97,7 @@ class PumpMetrics:
         self.backlog.set(records)
 
     def refresh_rate(self) -> float:
-        now = time.monotonic()
-        while self._recent and self._recent[0][0] < now - self._window_s:
-            self._recent.popleft()
-        rate = sum(n for _, n in self._recent) / self._window_s
+        rate = self._window.per_second()
         self.rate.set(rate)
         return rate
 

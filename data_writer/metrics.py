@@ -8,14 +8,13 @@ window next to the counters Prometheus can ``rate()`` itself.
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from data_writer.ports import ApplyResult
+from spacegrid.rate_window import RateWindow
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
 
@@ -56,8 +55,7 @@ class WriterMetrics:
         self.batch_seconds = Histogram(
             "spacegrid_writer_batch_seconds", "Time to commit one batch (including retries)", registry=r
         )
-        self._window_s = rate_window_s
-        self._recent: deque[tuple[float, int]] = deque()
+        self._window = RateWindow(rate_window_s)
         self._pending: dict[int, datetime] = {}
 
     # ---- lag: oldest change of every batch in flight ------------------------------------
@@ -74,7 +72,7 @@ class WriterMetrics:
         self.rows.labels("stale").inc(result.stale)
         self.rows.labels("deferred").inc(result.deferred)
         self.batch_seconds.observe(seconds)
-        self._recent.append((time.monotonic(), result.written))
+        self._window.add(result.written)
         self.db_up.set(1)
         self.refresh_lag()
 
@@ -85,10 +83,7 @@ class WriterMetrics:
         return lag
 
     def refresh_rate(self) -> float:
-        now = time.monotonic()
-        while self._recent and self._recent[0][0] < now - self._window_s:
-            self._recent.popleft()
-        rate = sum(n for _, n in self._recent) / self._window_s
+        rate = self._window.per_second()
         self.rate.set(rate)
         return rate
 
