@@ -8,8 +8,8 @@ COPY processing_unit processing_unit
 COPY data_pump data_pump
 COPY data_writer data_writer
 COPY data_reader data_reader
+COPY service_kit service_kit
 COPY spacegrid spacegrid
-COPY loadtests loadtests
 RUN pip install --no-cache-dir -c constraints.txt .
 USER nobody
 ENV SPACEGRID_HTTP_HOST=0.0.0.0 SPACEGRID_CACHE_DIR=/tmp/spacegrid

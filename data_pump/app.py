@@ -1,4 +1,4 @@
-"""The distributed pump: a Faust app around the shipping functions (``build(settings)``).
+"""The distributed pump: a Faust app around the shipping functions (``build(settings, grid)``).
 
 - The **control topic** (one partition per outbox stripe) is consumed by a thin agent;
   Kafka's group assignment of its partitions decides which stripes this pump drains
@@ -17,36 +17,21 @@ import os
 import socket
 from typing import Any, AbstractSet
 
-import faust
 from mode import Service
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from data_pump.control import OwnershipNote, acquired, parse_note
-from data_pump.kafka_publisher import FaustPublisher, IdempotentFaustProducer
+from data_pump.kafka_publisher import FaustPublisher
 from data_pump.metrics import CONTENT_TYPE, PumpMetrics
 from data_pump.ownership import StripeDrainer
 from data_pump.publisher import Publisher
 from data_pump.settings import PumpSettings
-from spacegrid.faust_worker import app_options
 from data_pump.shipping import drain_stripe
 from grid_config.errors import GridError
 from grid_config.ports import Grid
+from service_kit.faust_app import ReliableApp, app_options
 
 log = logging.getLogger("spacegrid.pump")
-
-
-class PumpApp(faust.App):
-    """A Faust app whose producer is idempotent with acks=all (faust's is not by default)."""
-
-    def _new_producer(self) -> Any:
-        return IdempotentFaustProducer(self.transport, loop=self.loop, beacon=self.beacon)
-
-
-def make_grid(settings: PumpSettings) -> Grid:
-    """The Hazelcast adapter (the pump never runs on the in-process grid: ``spacegrid up`` does)."""
-    from grid_config.hazelcast_grid import HazelcastGrid
-
-    return HazelcastGrid(settings, settings.names, near_cache_maps=())
 
 
 class PumpRuntime(Service):
@@ -140,10 +125,11 @@ def pump_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def build(settings: PumpSettings, grid: Grid | None = None) -> PumpApp:
-    """Wire the pump: Faust app, control agent, ownership callbacks, timer, web pages."""
+def build(settings: PumpSettings, grid: Grid) -> ReliableApp:
+    """Wire the pump over ``grid`` (not started yet): Faust app, control agent, ownership
+    callbacks, timer, web pages."""
     names = settings.names
-    app = PumpApp(
+    app = ReliableApp(
         settings.app_id,
         **app_options(settings, "pump", settings.app_id, settings.pump_session_timeout_s),
         broker_rebalance_timeout=max(30.0, 2 * settings.pump_request_timeout_s),
@@ -153,7 +139,7 @@ def build(settings: PumpSettings, grid: Grid | None = None) -> PumpApp:
         topic_replication_factor=settings.kafka_replication,
     )
     metrics = PumpMetrics()
-    runtime = PumpRuntime(settings, grid or make_grid(settings), FaustPublisher(app), metrics, pump_id())
+    runtime = PumpRuntime(settings, grid, FaustPublisher(app), metrics, pump_id())
     app.service(runtime)
     app.pump_runtime = runtime  # type: ignore[attr-defined]
     control = app.topic(

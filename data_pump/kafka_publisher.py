@@ -1,32 +1,16 @@
 """Kafka adapters of the publisher port: Faust's producer (the pump) and raw aiokafka (bench).
 
-Both use an idempotent producer with ``acks=all``. Faust's at-least-once producer does
-not enable idempotence by itself (faust only does in exactly-once mode), so
-:class:`IdempotentFaustProducer` adds it to the aiokafka settings Faust builds. aiokafka
-sends one batch per partition at a time, so retries cannot reorder a partition, and the
-idempotent producer's sequence numbers make the broker drop retried duplicates and refuse
-a record that would land after a gap.
+Both use an idempotent producer with ``acks=all`` (see :mod:`service_kit.faust_app` for
+why it is set explicitly and why retries cannot reorder a partition).
 """
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Mapping
-
-from faust.transport.drivers.aiokafka import Producer as FaustAiokafkaProducer
+from typing import Any, Awaitable
 
 from data_pump.errors import PublishFailed
 from data_pump.publisher import Headers
-
-#: what every pump producer sets explicitly, whatever the client defaults are
-RELIABLE_PRODUCER: dict[str, Any] = {"enable_idempotence": True, "acks": "all"}
-
-
-class IdempotentFaustProducer(FaustAiokafkaProducer):
-    """Faust's aiokafka producer with idempotence and acks=all forced on."""
-
-    def _settings_extra(self) -> Mapping[str, Any]:
-        return {**super()._settings_extra(), **RELIABLE_PRODUCER}
-
+from service_kit.faust_app import RELIABLE_PRODUCER
 
 class FaustPublisher:
     """Publishes through the Faust app's (idempotent) producer."""

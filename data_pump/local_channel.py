@@ -6,7 +6,7 @@ writer falls behind, ``send`` waits for room, the pump stops taking records, the
 outbox fills to its bound and units answer 503 (G7) -- memory never grows without limit.
 
 A record counts as acknowledged once it is in the channel. Channel and grid live and die
-in the same process (embedded durability is write-behind: DESIGN §2), so acknowledging
+in the same process (embedded durability is write-behind: docs/architecture.md, "Two modes"), so acknowledging
 later would protect nothing.
 """
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from grid_config.events import parse_iso
-from spacegrid.rate_window import RateWindow
+from service_kit.rate_window import RateWindow
 
 #: without the charset parameter: aiohttp takes the charset separately
 CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]

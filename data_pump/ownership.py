@@ -1,7 +1,7 @@
 """Stripe ownership: which outbox stripes this pump drains, and clean hand-overs.
 
 Several pumps split the stripes between them by following Kafka's group assignment of
-the control topic (one partition per stripe; see docs/architecture.md "Data pump"): the
+the control topic (one partition per stripe; see docs/decisions/0006-stripe-ownership-via-control-topic.md): the
 pump that is assigned partition *s* drains stripe *s*. This module is the Kafka-free
 half: it runs one drain task per owned stripe and, when stripes are released, waits
 until their tasks stopped with no batch in flight. Faust awaits the revocation callback

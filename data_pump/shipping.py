@@ -28,15 +28,11 @@ from data_pump.errors import PublishFailed
 from data_pump.metrics import PumpMetrics
 from data_pump.publisher import Publisher
 from grid_config.errors import GridError, OutboxDisturbed
-from grid_config.events import ChangeEvent
+from grid_config.events import ChangeEvent, dead_letter_headers
 from grid_config.names import Names
 from grid_config.ports import ChangeBatch, Grid, UndecodableRecord
 
 log = logging.getLogger("spacegrid.pump")
-
-#: dead-letter headers (the same names as the writer's dead letters)
-ERROR_HEADER = "spacegrid-error"
-SOURCE_HEADER = "spacegrid-source"
 
 #: failures worth a retry with backoff: the broker or the grid is (hopefully briefly) away
 RETRYABLE = (PublishFailed, GridError)
@@ -59,10 +55,6 @@ def dead_letter_key(raw: bytes) -> bytes:
         return b""
     entity_id = doc.get("id") if isinstance(doc, dict) else None
     return str(entity_id).encode() if isinstance(entity_id, (str, int)) else b""
-
-
-def dead_letter_headers(poison: UndecodableRecord, source: str) -> dict[str, bytes]:
-    return {ERROR_HEADER: poison.error.encode()[:4000], SOURCE_HEADER: source.encode()}
 
 
 async def ship_batch(
@@ -114,7 +106,7 @@ async def _publish_then_forget(
             acks.append(await publisher.send(names.topic(event.kind), event.key, event.to_bytes()))
         for bad in poison:
             log.error("stripe %s: undecodable change record -> %s: %s", stripe, names.deadletter_topic, bad.error)
-            headers = dead_letter_headers(bad, names.outbox(stripe))
+            headers = dead_letter_headers(bad.error, names.outbox(stripe))
             acks.append(await publisher.send(names.deadletter_topic, dead_letter_key(bad.raw), bad.raw, headers))
         outcomes = await _settle(acks)
         errors = [o for o in outcomes if isinstance(o, BaseException)]
@@ -159,7 +151,7 @@ async def _ship_removed_untaken(names: Names, publisher: Publisher, stripe: int,
             for raw, event in events:
                 acks.append(await publisher.send(names.topic(event.kind), event.key, raw))
             for bad in poison:
-                headers = dead_letter_headers(bad, names.outbox(stripe))
+                headers = dead_letter_headers(bad.error, names.outbox(stripe))
                 acks.append(await publisher.send(names.deadletter_topic, dead_letter_key(bad.raw), bad.raw, headers))
             errors = [o for o in await _settle(acks) if isinstance(o, BaseException)]
             if not errors:

@@ -1,7 +1,7 @@
 """Cold start: load the space from the database, the system of record.
 
 Reads every live row (tombstones are skipped) kind by kind, parents first, lays each
-entity out as the domain does (:func:`processing_unit.domain.layout.grid_entries`) and
+entity out as the domain does (:func:`grid_config.layout.grid_entries`) and
 writes the grid with ``put_all`` in bounded batches. It bypasses the outbox on purpose:
 these changes are already in the database.
 """
@@ -14,7 +14,7 @@ from typing import Callable
 from data_writer.ports import Sink
 from grid_config.names import KINDS
 from grid_config.ports import Grid
-from processing_unit.domain.layout import Entries, grid_entries, merge_into
+from grid_config.layout import Entries, grid_entries, merge_into
 
 Progress = Callable[[str, int], None]
 

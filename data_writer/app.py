@@ -1,4 +1,4 @@
-"""The distributed writer: a Faust app of thin agents around :class:`BatchWriter` (``build(settings)``).
+"""The distributed writer: a Faust app of thin agents around :class:`BatchWriter` (``build(settings, sink)``).
 
 One agent per entity topic, consumer group ``spacegrid-writer``. Batches come from
 ``stream.take_events(SPACEGRID_WRITE_BATCH_SIZE, within=SPACEGRID_WRITE_INTERVAL_MS)``.
@@ -22,26 +22,15 @@ import faust
 
 from data_writer.batching import Poison
 from data_writer.errors import DeadLetterUnavailable
-from data_writer.factory import sink_from_url
 from data_writer.metrics import CONTENT_TYPE, WriterMetrics
 from data_writer.pipeline import BatchWriter, DeadLetters
 from data_writer.ports import Sink
 from data_writer.settings import WriterSettings
-from spacegrid.faust_worker import app_options
+from service_kit.faust_app import ReliableApp, app_options
+from grid_config.events import dead_letter_headers
 from grid_config.names import KINDS
 
 log = logging.getLogger("spacegrid.writer")
-
-ERROR_HEADER = "spacegrid-error"
-
-
-class WriterApp(faust.App):
-    """Faust app whose producer (dead letters) is idempotent with acks=all."""
-
-    def _new_producer(self) -> Any:
-        from data_pump.kafka_publisher import IdempotentFaustProducer
-
-        return IdempotentFaustProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
 
 class KafkaDeadLetters:
@@ -58,7 +47,7 @@ class KafkaDeadLetters:
         try:
             futures = []
             for p in poison:
-                headers = {ERROR_HEADER: p.error.encode()[:4000], "spacegrid-source-topic": self.source.encode()}
+                headers = dead_letter_headers(p.error, self.source)
                 futures.append(await self.app.producer.send(self.topic, p.key, p.payload(), None, None, headers))
             await self.app.producer.flush()
             for fut in futures:
@@ -69,21 +58,20 @@ class KafkaDeadLetters:
 
 def build(
     settings: WriterSettings,
-    sink: Sink | None = None,
+    sink: Sink,
     dead_letters: Callable[[str], DeadLetters] | None = None,
-) -> WriterApp:
+) -> ReliableApp:
     """Wire the writer: Faust app, one agent per entity topic, a deferral timer, web pages.
 
     ``dead_letters(kind)`` overrides where poison goes (default: the dead-letter topic).
     """
     names = settings.names
-    app = WriterApp(
+    app = ReliableApp(
         settings.app_id,
         **app_options(settings, "writer", settings.app_id, settings.writer_session_timeout_s),
         consumer_auto_offset_reset="earliest",  # a new group starts at the beginning: nothing skipped
         stream_wait_empty=False,
     )
-    sink = sink or sink_from_url(settings.database_url, settings.deferral)
     metrics = WriterMetrics()
     app.writer_sink = sink  # type: ignore[attr-defined]
     app.writer_metrics = metrics  # type: ignore[attr-defined]

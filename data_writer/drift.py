@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Iterable, Mapping
 
 from data_writer.ports import Sink
 from data_writer.schema import state_json
+from grid_config.layout import compose
 from grid_config.names import KINDS, Names
 from grid_config.ports import Grid
 
@@ -116,13 +117,12 @@ async def grid_states(grid: Grid, names: Names, kind: str, batch: int = 1000) ->
     """Each entity's state as the units put it in its change events.
 
     Products live in two maps (catalog + stock/version): they are composed the same way
-    the unit composes them (``processing_unit.domain.catalog.compose``).
+    the unit composes them (:func:`grid_config.layout.compose`).
     """
     if kind != "products":
         async for key, value in grid.entries(names.entity_map(kind), batch):
             yield key, value
         return
-    from processing_unit.domain.catalog import compose
 
     chunk: list[tuple[str, dict]] = []
 

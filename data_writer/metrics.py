@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from data_writer.ports import ApplyResult
-from spacegrid.rate_window import RateWindow
+from service_kit.rate_window import RateWindow
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
 

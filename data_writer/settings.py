@@ -1,4 +1,4 @@
-"""Settings of the data writer: the common ones plus the write schedule (DESIGN §4)."""
+"""Settings of the data writer: the common ones plus the write schedule (README, "Settings")."""
 
 from __future__ import annotations
 

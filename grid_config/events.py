@@ -1,4 +1,4 @@
-"""The change-event contract (DESIGN §4, fixed).
+"""The change-event contract (docs/architecture.md, "Change events"; fixed).
 
 One event per changed entity, carrying its full state, so writers can coalesce a key's
 versions inside a batch and a compacted topic can rebuild the database by replay.
@@ -120,3 +120,16 @@ def in_entity_order(events: list[ChangeEvent]) -> list[ChangeEvent]:
             for slot, event in zip(positions, sorted((events[i] for i in positions), key=lambda e: e.version)):
                 ordered[slot] = event
     return ordered
+
+
+#: headers of every record on the dead-letter topic, from the pump and the writer alike:
+#: why it is poison, and where it came from (a grid structure or a Kafka topic)
+ERROR_HEADER = "spacegrid-error"
+SOURCE_HEADER = "spacegrid-source"
+#: an error text longer than this is cut (Kafka headers are not the place for tracebacks)
+ERROR_HEADER_MAX = 4000
+
+
+def dead_letter_headers(error: str, source: str) -> dict[str, bytes]:
+    """The headers of one dead letter: the one definition both pump and writer use."""
+    return {ERROR_HEADER: error.encode()[:ERROR_HEADER_MAX], SOURCE_HEADER: source.encode()}

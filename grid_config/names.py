@@ -37,6 +37,11 @@ class Names:
         return f"{self.namespace}stock"
 
     @property
+    def products_by_sku(self) -> str:
+        """Unique-sku index: sku -> {"product_id"}; written with the product."""
+        return f"{self.namespace}products-by-sku"
+
+    @property
     def orders(self) -> str:
         return f"{self.namespace}orders"
 

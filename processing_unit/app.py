@@ -2,7 +2,7 @@
 
 The grid is passed in, not built here, so ``spacegrid up`` can share one in-process grid
 between this app and the pump; ``spacegrid unit`` passes a Hazelcast grid (see
-:mod:`processing_unit.bootstrap`). The app starts and closes only what it owns.
+:mod:`spacegrid.bootstrap`). The app starts and closes only what it owns.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from grid_config.errors import GridError
 from processing_unit import problems
 from processing_unit.errors import Unavailable, UnitError
 from processing_unit.keys import BACKPRESSURE, METRICS, REQUEST_ID, RUNTIME, SETTINGS, WRITE_ROUTES
-from processing_unit.logs import request_id_var
+from service_kit.logs import request_id_var
 
 log = logging.getLogger("spacegrid.unit")
 access = logging.getLogger("spacegrid.access")

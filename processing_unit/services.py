@@ -32,8 +32,8 @@ T = TypeVar("T")
 log = logging.getLogger("spacegrid.unit")
 
 
-class Writer:
-    """Runs domain functions in grid transactions: conflict retries, backlog bookkeeping."""
+class Transactor:
+    """Runs a domain function in one grid transaction: conflict retries, backlog bookkeeping."""
 
     def __init__(self, grid: Grid, backpressure: Backpressure, attempts: int = 4) -> None:
         self._grid = grid
@@ -58,19 +58,19 @@ class Writer:
 
 class Identity:
     def __init__(
-        self, grid: Grid, write: Writer, passwords: Passwords, tokens: Tokens, limiter: LoginLimiter
+        self, grid: Grid, transact: Transactor, passwords: Passwords, tokens: Tokens, limiter: LoginLimiter
     ) -> None:
-        self._grid, self._write, self._passwords = grid, write, passwords
+        self._grid, self._transact, self._passwords = grid, transact, passwords
         self.tokens, self._limiter = tokens, limiter
         self._names = grid.names
 
-    async def register(self, body: NewUser, request_id: str, is_admin: bool = False) -> dict[str, Any]:
+    async def create_user(self, body: NewUser, request_id: str, is_admin: bool = False) -> dict[str, Any]:
         if await self._grid.get(self._names.users_by_email, body.email) is not None:
             # cheap early answer; the transaction re-checks under lock
             raise Conflict("a user with this email exists", [FieldError("email", "already registered")])
         password_hash = await self._passwords.hash(body.password)
         user_id = await self._grid.new_id()
-        user = await self._write(
+        user = await self._transact(
             partial(
                 users.create_user,
                 names=self._names,
@@ -84,7 +84,7 @@ class Identity:
         )
         return users.public_user(user)
 
-    async def login(self, body: Credentials) -> dict[str, str]:
+    async def create_session(self, body: Credentials) -> dict[str, str]:
         await self._limiter.check(body.email)
         claim = await self._grid.get(self._names.users_by_email, body.email)
         user = await self._grid.get(self._names.users, claim["user_id"]) if claim else None
@@ -114,19 +114,19 @@ class Identity:
         if await self._grid.get(self._names.users_by_email, email) is not None:
             return
         try:
-            await self.register(NewUser(email=email, name="admin", password=password), request_id, is_admin=True)
+            await self.create_user(NewUser(email=email, name="admin", password=password), request_id, is_admin=True)
             log.info("bootstrap admin created", extra={"email": email})
         except Conflict:
             pass
 
 
 class Catalog:
-    def __init__(self, grid: Grid, write: Writer) -> None:
-        self._grid, self._write, self._names = grid, write, grid.names
+    def __init__(self, grid: Grid, transact: Transactor) -> None:
+        self._grid, self._transact, self._names = grid, transact, grid.names
 
-    async def create(self, body: NewProduct, request_id: str) -> dict[str, Any]:
+    async def create_product(self, body: NewProduct, request_id: str) -> dict[str, Any]:
         product_id = await self._grid.new_id()
-        return await self._write(
+        return await self._transact(
             partial(
                 catalog.create_product,
                 names=self._names,
@@ -136,10 +136,10 @@ class Catalog:
             )
         )
 
-    async def update(
+    async def update_product(
         self, product_id: str, patch: ProductPatch, expected_version: int | None, request_id: str
     ) -> dict[str, Any]:
-        return await self._write(
+        return await self._transact(
             partial(
                 catalog.update_product,
                 names=self._names,
@@ -172,18 +172,18 @@ def fingerprint(body: NewOrder) -> str:
 
 
 class Orders:
-    def __init__(self, grid: Grid, write: Writer, idempotency_ttl_s: float) -> None:
-        self._grid, self._write, self._names = grid, write, grid.names
+    def __init__(self, grid: Grid, transact: Transactor, idempotency_ttl_s: float) -> None:
+        self._grid, self._transact, self._names = grid, transact, grid.names
         self._ttl = idempotency_ttl_s
 
-    async def place(
+    async def place_order(
         self, user_id: str, body: NewOrder, idempotency_key: str | None, request_id: str
     ) -> orders.Placed:
         claim = None
         if idempotency_key is not None:
             claim = orders.IdempotencyClaim(f"{user_id}:{idempotency_key}", fingerprint(body), self._ttl)
         order_id = await self._grid.new_id()
-        return await self._write(
+        return await self._transact(
             partial(
                 orders.place_order,
                 names=self._names,
@@ -213,8 +213,8 @@ class Orders:
         )
         return {"items": page.items, "next_cursor": page.next_cursor}
 
-    async def pay(self, order_id: str, user: dict[str, Any], amount_cents: int, request_id: str) -> dict[str, Any]:
-        return await self._write(
+    async def pay_order(self, order_id: str, user: dict[str, Any], amount_cents: int, request_id: str) -> dict[str, Any]:
+        return await self._transact(
             partial(
                 orders.pay_order,
                 names=self._names,
@@ -226,8 +226,8 @@ class Orders:
             )
         )
 
-    async def cancel(self, order_id: str, user: dict[str, Any], request_id: str) -> dict[str, Any]:
-        return await self._write(
+    async def cancel_order(self, order_id: str, user: dict[str, Any], request_id: str) -> dict[str, Any]:
+        return await self._transact(
             partial(
                 orders.cancel_order,
                 names=self._names,
@@ -238,8 +238,8 @@ class Orders:
             )
         )
 
-    async def ship(self, order_id: str, request_id: str) -> dict[str, Any]:
-        return await self._write(
+    async def ship_order(self, order_id: str, request_id: str) -> dict[str, Any]:
+        return await self._transact(
             partial(orders.ship_order, names=self._names, order_id=order_id, request_id=request_id)
         )
 
@@ -255,13 +255,13 @@ class Services:
 def build_services(settings: UnitSettings, grid: Grid, passwords: Passwords) -> Services:
     """Wire the services of one unit over one grid."""
     backpressure = Backpressure(grid, settings.backlog_limit, settings.backlog_cache_ms / 1000)
-    write = Writer(grid, backpressure)
+    transact = Transactor(grid, backpressure)
     limiter = LoginLimiter(
         grid, grid.names.login_attempts, settings.login_max_failures, settings.login_window_s
     )
     return Services(
-        identity=Identity(grid, write, passwords, Tokens(settings.token_secret, settings.token_ttl_s), limiter),
-        catalog=Catalog(grid, write),
-        orders=Orders(grid, write, settings.idempotency_ttl_s),
+        identity=Identity(grid, transact, passwords, Tokens(settings.token_secret, settings.token_ttl_s), limiter),
+        catalog=Catalog(grid, transact),
+        orders=Orders(grid, transact, settings.idempotency_ttl_s),
         backpressure=backpressure,
     )

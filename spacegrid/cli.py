@@ -1,8 +1,9 @@
 """The one entry point, ``spacegrid``: a thin dispatcher over per-command modules.
 
-Each command lives in the package that owns it and exposes ``add_arguments(parser)``
-and ``run(args) -> int``. Modules are imported only when their command runs, so
-``spacegrid --help`` stays fast and nothing heavy (Faust, drivers) loads needlessly.
+Each command is a module exposing ``add_arguments(parser)`` and ``run(args) -> int``:
+runtime commands under :mod:`spacegrid.commands`, developer tools under ``tools/`` (found
+in the checkout, see :mod:`spacegrid.checkout`). Modules are imported only when their
+command runs, so ``spacegrid --help`` stays fast and nothing heavy loads needlessly.
 """
 
 from __future__ import annotations
@@ -12,22 +13,27 @@ import importlib
 import sys
 from types import ModuleType
 
+from spacegrid.checkout import import_tool
+
 #: command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("spacegrid.commands.up", "embedded mode: unit + in-process grid + pump + writer + SQLite"),
-    "unit": ("processing_unit.cli", "one processing unit against Hazelcast"),
-    "pump": ("data_pump.cli", "the data pump: grid change records -> Kafka (Faust)"),
-    "writer": ("data_writer.cli", "the data writer: Kafka -> database in batches (Faust)"),
-    "reader": ("data_reader.cli", "cold-start load of the grid from the database"),
-    "verify": ("data_writer.verify_cli", "grid vs database drift check (exit 0 = converged)"),
-    "local": ("spacegrid.local.cli", "local Hazelcast members and Kafka broker on loopback"),
+    "unit": ("spacegrid.commands.unit", "one processing unit against Hazelcast"),
+    "pump": ("spacegrid.commands.pump", "the data pump: grid change records -> Kafka (Faust)"),
+    "writer": ("spacegrid.commands.writer", "the data writer: Kafka -> database in batches (Faust)"),
+    "reader": ("spacegrid.commands.reader", "cold-start load of the grid from the database"),
+    "verify": ("spacegrid.commands.verify", "grid vs database drift check (exit 0 = converged)"),
+    "local": ("tools.local.cli", "local Hazelcast members and Kafka broker on loopback (from a checkout)"),
     "grid": ("spacegrid.commands.grid", "grid status and member add/remove"),
-    "bench": ("spacegrid.bench.cli", "benchmarks (JSON under bench-results/)"),
+    "bench": ("tools.bench.cli", "benchmarks, JSON under bench-results/ (from a checkout)"),
 }
 
 
 def _load(name: str) -> ModuleType:
-    return importlib.import_module(COMMANDS[name][0])
+    module = COMMANDS[name][0]
+    if module.startswith("tools."):
+        return import_tool(module, f"spacegrid {name}")
+    return importlib.import_module(module)
 
 
 def build_parser(selected: str | None) -> argparse.ArgumentParser:

@@ -21,14 +21,13 @@ from data_pump.embedded import run_embedded as run_pump
 from data_pump.local_channel import LocalChannel
 from data_reader.loader import load_grid
 from data_writer.embedded import run_embedded as run_writer
-from data_writer.factory import sink_from_url
 from data_writer.pipeline import BatchWriter, SinkDeadLetters
 from data_writer.ports import Sink
 from data_writer.settings import WriterSettings
-from grid_config.local_grid import LocalGrid
 from grid_config.settings import load
 from processing_unit.app import create_app
 from processing_unit.settings import UnitSettings, load_unit_settings
+from spacegrid.bootstrap import open_grid, open_sink
 from spacegrid.operator_route import add_drift_route
 
 log = logging.getLogger("spacegrid.up")
@@ -44,8 +43,8 @@ SINK: web.AppKey[Sink] = web.AppKey("sink", Sink)
 
 def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = None) -> web.Application:
     writer_settings = writer_settings or load(WriterSettings)
-    grid = LocalGrid(settings.names, settings.backlog_limit)
-    sink = sink_from_url(settings.database_url, policy=writer_settings.deferral)
+    grid = open_grid(settings, "unit")
+    sink = open_sink(settings, writer_settings.deferral)
 
     async def load_database() -> None:
         await sink.migrate()
@@ -109,11 +108,11 @@ async def _finish(task: asyncio.Task, deadline: float) -> None:
 
 def serve(**overrides: object) -> int:
     """Run the embedded mode until SIGINT/SIGTERM (then drain, ship, flush, exit)."""
-    from processing_unit.logs import configure_logging
+    from service_kit.logs import configure_logging
     from processing_unit.server import serve as serve_app
 
     configure_logging()
-    settings = load_unit_settings(**overrides)
+    settings = load_unit_settings(**{**overrides, "grid": "embedded"})  # `up` is always embedded
     return serve_app(
         build_app(settings), settings.http_host, settings.http_port, settings.drain_grace_s, settings.shutdown_timeout_s
     )

@@ -10,26 +10,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from grid_config.events import ChangeEvent
+from grid_config.layout import CATALOG_FIELDS, compose
 from grid_config.names import Names
 from grid_config.ports import Tx
-from processing_unit.domain.maps import products_by_sku
 from processing_unit.errors import Conflict, FieldError, NotFound, PreconditionFailed
-
-CATALOG_FIELDS = ("name", "category", "price_cents")
-
-
-def compose(catalog: Mapping[str, Any], stock: Mapping[str, Any]) -> dict[str, Any]:
-    """The product resource (and change-event state) from its two entries."""
-    return {
-        "id": catalog["id"],
-        "sku": catalog["sku"],
-        "name": catalog["name"],
-        "category": catalog["category"],
-        "price_cents": catalog["price_cents"],
-        "stock": stock["stock"],
-        "version": stock["version"],
-    }
-
 
 def product_event(product: dict[str, Any], request_id: str) -> ChangeEvent:
     return ChangeEvent("products", "upsert", product["id"], product["version"], dict(product), request_id)
@@ -39,7 +23,7 @@ def create_product(
     tx: Tx, names: Names, *, product_id: str, fields: Mapping[str, Any], request_id: str
 ) -> dict[str, Any]:
     """Store a new product with a unique sku (409 otherwise)."""
-    sku_map = products_by_sku(names)
+    sku_map = names.products_by_sku
     if tx.get(sku_map, fields["sku"]) is not None:
         raise Conflict("a product with this sku exists", [FieldError("sku", "already used")])
     catalog = {"id": product_id, "sku": fields["sku"], **{k: fields[k] for k in CATALOG_FIELDS}}

@@ -32,7 +32,7 @@ async def place_order(request: web.Request) -> web.Response:
     user = await current_user(request)
     key = idempotency_key(request)
     body = await read_json(request, NewOrder)
-    placed = await request.app[SERVICES].orders.place(user["id"], body, key, request[REQUEST_ID])
+    placed = await request.app[SERVICES].orders.place_order(user["id"], body, key, request[REQUEST_ID])
     headers = {"Location": f"/orders/{placed.order['id']}"}
     if placed.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -54,19 +54,19 @@ async def pay_order(request: web.Request) -> web.Response:
     user = await current_user(request)
     order_id = path_id(request)
     body = await read_json(request, Payment)
-    order = await request.app[SERVICES].orders.pay(order_id, user, body.amount_cents, request[REQUEST_ID])
+    order = await request.app[SERVICES].orders.pay_order(order_id, user, body.amount_cents, request[REQUEST_ID])
     return json_response(order)
 
 
 async def cancel_order(request: web.Request) -> web.Response:
     user = await current_user(request)
-    order = await request.app[SERVICES].orders.cancel(path_id(request), user, request[REQUEST_ID])
+    order = await request.app[SERVICES].orders.cancel_order(path_id(request), user, request[REQUEST_ID])
     return json_response(order)
 
 
 async def ship_order(request: web.Request) -> web.Response:
     await admin_user(request)
-    order = await request.app[SERVICES].orders.ship(path_id(request), request[REQUEST_ID])
+    order = await request.app[SERVICES].orders.ship_order(path_id(request), request[REQUEST_ID])
     return json_response(order)
 
 
@@ -77,7 +77,7 @@ IDEMPOTENCY_KEY = Header(
 )
 
 ROUTES = [
-    RouteSpec("POST", "/orders", "orders.create", place_order, "Place an order (all lines or none)", 201,
+    RouteSpec("POST", "/orders", "orders.place", place_order, "Place an order (all lines or none)", 201,
               body=NewOrder, response=Order, auth="user", write=True, headers=(IDEMPOTENCY_KEY,),
               errors=(400, 401, 409, 413, 415, 422, 503), tags=("orders",)),
     RouteSpec("GET", "/orders", "orders.list", list_orders, "The caller's orders (admin: any user's)",

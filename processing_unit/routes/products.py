@@ -14,16 +14,16 @@ from processing_unit.schemas import NewProduct, Product, ProductList, ProductPat
 async def create_product(request: web.Request) -> web.Response:
     await admin_user(request)
     body = await read_json(request, NewProduct)
-    product = await request.app[SERVICES].catalog.create(body, request[REQUEST_ID])
+    product = await request.app[SERVICES].catalog.create_product(body, request[REQUEST_ID])
     return json_response(product, 201, {**etag(product["version"]), "Location": f"/products/{product['id']}"})
 
 
-async def patch_product(request: web.Request) -> web.Response:
+async def update_product(request: web.Request) -> web.Response:
     await admin_user(request)
     product_id = path_id(request)
     expected = if_match(request)
     body = await read_json(request, ProductPatch)
-    product = await request.app[SERVICES].catalog.update(product_id, body, expected, request[REQUEST_ID])
+    product = await request.app[SERVICES].catalog.update_product(product_id, body, expected, request[REQUEST_ID])
     return json_response(product, 200, etag(product["version"]))
 
 
@@ -43,7 +43,7 @@ ROUTES = [
     RouteSpec("POST", "/products", "products.create", create_product, "Add a product (admin)", 201,
               body=NewProduct, response=Product, auth="admin", write=True,
               errors=(400, 401, 403, 409, 413, 415, 422, 503), tags=("catalog",)),
-    RouteSpec("PATCH", "/products/{id}", "products.update", patch_product, "Edit a product (admin)",
+    RouteSpec("PATCH", "/products/{id}", "products.update", update_product, "Edit a product (admin)",
               body=ProductPatch, response=Product, auth="admin", write=True, headers=(IF_MATCH,),
               errors=(400, 401, 403, 404, 412, 413, 415, 422, 503), tags=("catalog",)),
     RouteSpec("GET", "/products", "products.list", list_products, "Browse the catalog",

@@ -14,13 +14,13 @@ from processing_unit.schemas import Credentials, NewUser, Session, User
 
 async def create_user(request: web.Request) -> web.Response:
     body = await read_json(request, NewUser)
-    user = await request.app[SERVICES].identity.register(body, request[REQUEST_ID])
+    user = await request.app[SERVICES].identity.create_user(body, request[REQUEST_ID])
     return json_response(user, 201, {"Location": "/users/me"})
 
 
 async def create_session(request: web.Request) -> web.Response:
     body = await read_json(request, Credentials)
-    return json_response(await request.app[SERVICES].identity.login(body), 201)
+    return json_response(await request.app[SERVICES].identity.create_session(body), 201)
 
 
 async def me(request: web.Request) -> web.Response:

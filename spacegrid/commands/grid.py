@@ -46,7 +46,7 @@ def fetch_status(settings: CommonSettings) -> GridStatus:
     from hazelcast.proxy.map import Map
     from hazelcast.proxy.queue import Queue
 
-    from spacegrid.local.hazelcast import health
+    from grid_config.hazelcast_health import member_health
 
     client = hazelcast.HazelcastClient(
         cluster_name=settings.hazelcast_cluster,
@@ -71,7 +71,7 @@ def fetch_status(settings: CommonSettings) -> GridStatus:
     finally:
         client.shutdown()
     for address in status.members:
-        doc = health(int(address.rsplit(":", 1)[1]))
+        doc = member_health(address)
         if doc:
             status.cluster_safe = bool(doc.get("clusterSafe"))
             status.migration_queue = int(doc.get("migrationQueueSize", 0))
@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
         for line in fetch_status(settings).lines():
             print(line)
         return 0
-    from spacegrid.local.cli import stack_from
+    from spacegrid.checkout import import_tool
+
+    stack_from = import_tool("tools.local.cli", "spacegrid grid member").stack_from
 
     cluster = stack_from(settings).cluster
     current = len(cluster.members())

@@ -1,4 +1,4 @@
-"""``spacegrid up``: the embedded mode, one process (DESIGN §2).
+"""``spacegrid up``: the embedded mode, one process (docs/architecture.md, "Two modes").
 
 Wiring only: the in-process grid, the same unit application as ``spacegrid unit``, the
 same shipping function as the pump (into an in-process channel instead of Kafka) and

@@ -19,9 +19,9 @@ from typing import Callable, Iterator
 import pytest
 
 from loadtests.seed import all_pages, sign_in
-from spacegrid.local.haproxy import HAProxy, find_haproxy, start_haproxy, wait_servers_up
-from spacegrid.local.processes import free_ports
-from spacegrid.local.units import FAST_HASH_ENV, REPO_ROOT, UnitProcess, start_units, stop_units
+from tools.local.haproxy import HAProxy, find_haproxy, start_haproxy, wait_servers_up
+from tools.local.processes import free_ports
+from tools.local.units import FAST_HASH_ENV, REPO_ROOT, UnitProcess, start_units, stop_units
 from tests.support.engines import engines_unavailable
 
 ADMIN_EMAIL = "admin@e2e.invalid"

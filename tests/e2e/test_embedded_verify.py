@@ -13,8 +13,8 @@ from pathlib import Path
 import requests
 
 from loadtests.seed import sign_in
-from spacegrid.local.processes import free_ports
-from spacegrid.local.units import FAST_HASH_ENV, REPO_ROOT, UnitProcess, start_unit
+from tools.local.processes import free_ports
+from tools.local.units import FAST_HASH_ENV, REPO_ROOT, UnitProcess, start_unit
 from tests.support.eventually import eventually
 
 UP_COMMAND = [sys.executable, "-m", "spacegrid.cli", "up"]

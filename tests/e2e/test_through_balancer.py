@@ -16,8 +16,8 @@ from typing import Callable
 import requests
 
 from loadtests.seed import seed_products
-from spacegrid.local.stack import LocalStack
-from spacegrid.local.units import ready_status
+from tools.local.stack import LocalStack
+from tools.local.units import ready_status
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Shop, finish_locust, start_locust
 from tests.support.engines import ClusterHandle
 from tests.support.eventually import eventually

@@ -12,7 +12,7 @@ import hazelcast
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from spacegrid.local.stack import LocalStack
+from tools.local.stack import LocalStack
 from tests.support.eventually import eventually
 
 
@@ -131,7 +131,7 @@ def test_idempotent_producer_and_committing_consumer_group(kafka_broker, namespa
 
 def test_local_up_down_leaves_nothing_and_never_duplicates(tmp_path) -> None:
     """The person-facing CLI on a profile of its own: up, up again, down, and a taken port."""
-    from spacegrid.local.processes import free_ports, port_is_free
+    from tools.local.processes import free_ports, port_is_free
 
     ports = free_ports(12)
     env = {

@@ -1,7 +1,7 @@
 """The grid contract on the PostgreSQL adapter (bench compare's direct-to-database side).
 
 Everything but the outbox: that adapter records no change records by design (the
-database is the system of record; see grid_config/postgres_grid.py), so the outbox
+database is the system of record; see tools/bench/postgres_grid.py), so the outbox
 tests are replaced by one asserting exactly that.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from grid_config.names import Names
 from grid_config.ports import Grid, Tx
-from grid_config.postgres_grid import PostgresGrid
+from tools.bench.postgres_grid import PostgresGrid
 from tests.contract.grid_contract import GridContract, GridFactory, event
 
 OUTBOX = "no outbox on PostgresGrid: the database is the system of record"

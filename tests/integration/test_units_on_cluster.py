@@ -31,8 +31,8 @@ import pytest
 from grid_config.hazelcast_grid import HazelcastGrid
 from grid_config.names import Names
 from grid_config.settings import CommonSettings, load
-from spacegrid.local.processes import free_ports
-from spacegrid.local.units import FAST_HASH_ENV, UnitProcess, start_unit, start_units, stop_units
+from tools.local.processes import free_ports
+from tools.local.units import FAST_HASH_ENV, UnitProcess, start_unit, start_units, stop_units
 from tests.integration.outbox_audit import (
     RecordIndex,
     held_by_orders,

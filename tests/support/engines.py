@@ -1,6 +1,6 @@
 """pytest plugin: real engines on loopback, started once per test session.
 
-The same launcher code as ``spacegrid local up`` (spacegrid/local/), but a profile of
+The same launcher code as ``spacegrid local up`` (tools/local/), but a profile of
 its own (``test-<id>``), random free ports and its own cluster name, so a person's
 engines on the default ports and a test run never disturb each other. Everything is
 stopped at session end, also on Ctrl-C (fixture finalizers) and at interpreter exit.
@@ -25,9 +25,9 @@ from typing import Callable, Iterator
 import pytest
 
 from grid_config.names import Names
-from spacegrid.local import jars
-from spacegrid.local.processes import free_ports
-from spacegrid.local.stack import LocalStack
+from tools.local import jars
+from tools.local.processes import free_ports
+from tools.local.stack import LocalStack
 
 REQUIRE_ENGINES = os.environ.get("SPACEGRID_REQUIRE_ENGINES") == "1"
 TIMINGS: dict[str, float] = {}

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from spacegrid.local.postgres import PostgresServer, PostgresUnavailable, find_pg_bin, start_postgres
+from tools.local.postgres import PostgresServer, PostgresUnavailable, find_pg_bin, start_postgres
 
 REQUIRE_ENGINES = os.environ.get("SPACEGRID_REQUIRE_ENGINES") == "1"
 

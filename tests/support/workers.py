@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from spacegrid.local.processes import free_ports
+from tools.local.processes import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 

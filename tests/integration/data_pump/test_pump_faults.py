@@ -9,6 +9,7 @@ import time
 import orjson
 import pytest
 
+from grid_config.events import ERROR_HEADER, SOURCE_HEADER, dead_letter_headers
 from grid_config.names import Names
 from tests.integration.data_pump.support import (
     keep_logs,
@@ -128,8 +129,8 @@ async def test_broker_stopped_30s_backlog_hits_its_bound_then_drains(
     unit then answers writes with 503 + Retry-After and is not ready; all drains after."""
     import aiohttp
 
-    from spacegrid.local.processes import free_ports
-    from spacegrid.local.units import FAST_HASH_ENV, start_unit
+    from tools.local.processes import free_ports
+    from tools.local.units import FAST_HASH_ENV, start_unit
 
     stack = engine_factory()
     await asyncio.to_thread(stack.broker.start)  # blocking launcher: off the event loop
@@ -259,8 +260,10 @@ async def test_poison_record_reaches_the_deadletter_topic_and_its_stripe_goes_on
             await consumer.stop()
         headers = dict(record.headers)
         assert record.value == poison and record.key == key.encode()
-        assert b"version" in headers["spacegrid-error"], headers
-        assert headers["spacegrid-source"] == names.outbox(names.stripe_of(key)).encode()
+        # the same header names as the writer's dead letters (test_writer_on_kafka checks those)
+        assert set(headers) == set(dead_letter_headers("", "")), headers
+        assert b"version" in headers[ERROR_HEADER], headers
+        assert headers[SOURCE_HEADER] == names.outbox(names.stripe_of(key)).encode()
     finally:
         pump.kill()
         await grid.close()

@@ -45,7 +45,8 @@ async def test_records_removed_by_a_second_taker_are_shipped_not_lost(hazelcast_
 
 
 async def test_poison_items_in_a_hazelcast_stripe_are_dead_lettered_never_unpickled(hazelcast_cluster, namespace):
-    from data_pump.shipping import ERROR_HEADER, drain_stripe
+    from data_pump.shipping import drain_stripe
+    from grid_config.events import ERROR_HEADER
 
     grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace))
     names = grid.names

@@ -25,7 +25,7 @@ from data_writer.ports import Sink
 from grid_config.events import ChangeEvent
 from grid_config.local_grid import LocalGrid
 from grid_config.names import KINDS, Names
-from processing_unit.domain.layout import Entries, grid_entries, merge_into
+from grid_config.layout import Entries, grid_entries, merge_into
 from tests.support.workers import REPO, WorkerProcess
 
 

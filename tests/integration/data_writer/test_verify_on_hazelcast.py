@@ -11,7 +11,7 @@ from data_writer.postgres import postgres_sink
 from grid_config.names import Names
 from tests.integration.data_pump.support import grid_settings, open_grid
 from tests.integration.data_writer.support import REPO, shop_history
-from processing_unit.domain.layout import Entries, grid_entries, merge_into
+from grid_config.layout import Entries, grid_entries, merge_into
 
 
 def _verify(env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from data_writer.app import ERROR_HEADER
+from grid_config.events import ERROR_HEADER, SOURCE_HEADER, dead_letter_headers
 from data_writer.postgres import postgres_sink
 from grid_config.names import KINDS, Names
-from spacegrid.local.postgres import PostgresServer
+from tools.local.postgres import PostgresServer
 from tests.integration.data_writer.support import (
     WriterProcess,
     drift_against,
@@ -68,7 +68,9 @@ async def test_events_reach_postgres_poison_reaches_deadletter_offsets_follow_co
         dead = await read_all(kafka_broker.bootstrap, names.deadletter_topic)
         assert sorted(r.value for r in dead) == sorted(first.poison.elements())  # no crash: exactly once each
         assert all(dict(r.headers)[ERROR_HEADER] for r in dead)
-        assert {dict(r.headers)["spacegrid-source-topic"].decode() for r in dead} <= set(topics)
+        # the same header names as the pump's dead letters (test_pump_faults checks those)
+        assert all(set(dict(r.headers)) == set(dead_letter_headers("", "")) for r in dead)
+        assert {dict(r.headers)[SOURCE_HEADER].decode() for r in dead} <= set(topics)
 
         async def committed_all() -> bool:
             return await lag(kafka_broker.bootstrap, group, topics) == 0
@@ -103,7 +105,7 @@ async def test_events_reach_postgres_poison_reaches_deadletter_offsets_follow_co
         await sink.close()
 
 
-#: the acceptance run's size (DESIGN/issue: 50,000); an env knob for slow machines
+#: the acceptance run's size (the writer's acceptance run: 50,000); an env knob for slow machines
 CHAOS_EVENTS = int(os.environ.get("SPACEGRID_WRITER_CHAOS_EVENTS", "50000"))
 #: how long the producer spreads the load over (the faults happen inside this window)
 LOAD_S = 45.0

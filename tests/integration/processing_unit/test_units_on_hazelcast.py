@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from processing_unit.bootstrap import build_unit_app
+from spacegrid.bootstrap import build_unit_app
 from processing_unit.keys import GRID
 from processing_unit.settings import load_unit_settings
 from tests.support.eventually import eventually_async

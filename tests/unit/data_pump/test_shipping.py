@@ -172,7 +172,7 @@ def _true_when(condition: bool):
 
 async def test_poison_record_goes_to_the_dead_letters_and_its_stripe_goes_on(grid, names):
     """An undecodable outbox record: dead-lettered with key, original bytes, error header."""
-    from data_pump.shipping import ERROR_HEADER, SOURCE_HEADER
+    from grid_config.events import ERROR_HEADER, SOURCE_HEADER
 
     stripe = names.stripe_of("1000")
     before = await write_changes(grid, 3, keys=1)

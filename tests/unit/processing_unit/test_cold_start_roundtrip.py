@@ -17,13 +17,12 @@ from data_writer.sqlite import sqlite_sink
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
 from processing_unit.app import create_app
-from processing_unit.domain.maps import products_by_sku
 from tests.unit.processing_unit.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, unit_settings
 
 
 async def _maps(grid: LocalGrid) -> dict[str, dict]:
     n = grid.names
-    maps = (n.users, n.users_by_email, n.products, n.stock, n.orders, products_by_sku(n))
+    maps = (n.users, n.users_by_email, n.products, n.stock, n.orders, n.products_by_sku)
     return {m: {k: v async for k, v in grid.entries(m)} for m in maps}
 
 

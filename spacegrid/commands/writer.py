@@ -1,0 +1,28 @@
+"""``spacegrid writer``: run one data-writer worker (Faust): Kafka -> database in batches."""
+
+from __future__ import annotations
+
+import argparse
+
+from service_kit.faust_worker import add_loglevel, run_worker
+from spacegrid.bootstrap import open_sink
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_loglevel(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from data_writer.app import build
+    from data_writer.settings import WriterSettings
+    from data_writer.topics import ensure_topics
+    from grid_config.settings import load
+
+    settings = load(WriterSettings)
+    return run_worker(
+        "writer",
+        args.loglevel,
+        lambda: ensure_topics(settings),
+        lambda: build(settings, open_sink(settings, settings.deferral)),
+        writer_namespace=settings.namespace,
+    )

@@ -1,0 +1,130 @@
+"""The server side of ``spacegrid bench unit``: the real unit app, or a bare aiohttp handler.
+
+Run as its own process (``python -m tools.bench.unit_server``) so the load generator,
+the server and, for LocalGrid, the in-process grid sit where they would in production.
+Both apps use the grid adapter the settings name (``SPACEGRID_GRID``: ``embedded`` means
+LocalGrid here) and the same seeded data; the bare app makes the same grid calls as the
+unit's handlers with no middleware, validation, auth or problem mapping:
+
+- ``GET /products/{id}``: ``get(products)`` + ``get(stock)``, composed, orjson;
+- ``POST /orders``: ``new_id()`` + ``transact(place_order)`` (the unit's domain function).
+
+On start it seeds ``--products`` products (huge stock, so orders never run out) and one
+user, and writes ``{"product_ids", "token", "user_id"}`` to ``--seed-file``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import uuid
+from functools import partial
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from grid_config.ports import Grid
+from spacegrid.bootstrap import open_grid
+from processing_unit.domain import catalog, orders, users
+from processing_unit.settings import UnitSettings, load_unit_settings
+from processing_unit.tokens import Tokens
+
+SEED_STOCK = 1_000_000_000
+
+
+async def seed(grid: Grid, settings: UnitSettings, products: int) -> dict:
+    names = grid.names
+    product_ids = []
+    for i in range(products):
+        pid = await grid.new_id()
+        fields = {"sku": f"B-{uuid.uuid4().hex[:10]}", "name": f"bench {i}", "category": "bench",
+                  "price_cents": 100 + i, "stock": SEED_STOCK}
+        await grid.transact(partial(catalog.create_product, names=names, product_id=pid, fields=fields,
+                                    request_id="bench-seed"))
+        product_ids.append(pid)
+    user_id = await grid.new_id()
+    await grid.transact(partial(users.create_user, names=names, user_id=user_id,
+                                email=f"bench-{uuid.uuid4().hex[:8]}@bench.invalid", name="bench",
+                                password_hash="not-a-real-hash", is_admin=False, request_id="bench-seed"))
+    token, _ = Tokens(settings.token_secret, settings.token_ttl_s).issue(user_id)
+    return {"product_ids": product_ids, "token": token, "user_id": user_id}
+
+
+def bare_app(grid: Grid, user_id: str) -> web.Application:
+    """The same grid calls as the unit's handlers, and nothing else."""
+    names = grid.names
+
+    async def get_product(request: web.Request) -> web.Response:
+        pid = request.match_info["id"]
+        entry = await grid.get(names.products, pid)
+        stock = await grid.get(names.stock, pid) if entry else None
+        if entry is None or stock is None:
+            return web.Response(status=404)
+        return web.Response(body=orjson.dumps(catalog.compose(entry, stock)), content_type="application/json")
+
+    async def place_order(request: web.Request) -> web.Response:
+        body = orjson.loads(await request.read())
+        order_id = await grid.new_id()
+        placed = await grid.transact(partial(
+            orders.place_order, names=names, order_id=order_id, user_id=user_id,
+            lines=[(line["product_id"], line["quantity"]) for line in body["lines"]],
+            request_id=uuid.uuid4().hex,
+        ))
+        return web.Response(body=orjson.dumps(placed.order), status=201, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/products/{id}", get_product)
+    app.router.add_post("/orders", place_order)
+    return app
+
+
+async def serve(args: argparse.Namespace) -> None:
+    settings = load_unit_settings(require_secret=False, namespace=f"bench{uuid.uuid4().hex[:8]}-",
+                                  backlog_limit=10_000_000)
+    grid = open_grid(settings, "unit")
+    await grid.start()
+    try:
+        seeded = await seed(grid, settings, args.products)
+        if args.app == "unit":
+            from processing_unit.app import create_app
+            from service_kit.logs import configure_logging
+
+            configure_logging()  # as `spacegrid unit` runs: a JSON access-log line per request
+            app = create_app(settings, grid)
+        else:
+            app = bare_app(grid, seeded["user_id"])
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", args.port).start()
+        Path(args.seed_file).write_bytes(orjson.dumps(seeded))
+        try:
+            await asyncio.Event().wait()  # until SIGTERM
+        finally:
+            await runner.cleanup()
+    finally:
+        await grid.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--app", choices=("unit", "bare"), required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--products", type=int, default=100)
+    ap.add_argument("--seed-file", required=True)
+    args = ap.parse_args()
+    import signal
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(serve(args))
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        loop.close()
+
+
+if __name__ == "__main__":
+    main()
