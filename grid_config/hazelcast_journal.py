@@ -145,7 +145,13 @@ def decode_event(item: bytes) -> RawEvent:
     int factory id, int class id, int event type, then key, new value and old value, each
     an int length (-1 for null) followed by that many bytes of a Data.
     """
-    buf = memoryview(item)
+    try:
+        return _decode_event(memoryview(item))
+    except struct.error as e:
+        raise JournalDecodeError(f"journal item truncated: {e}") from e
+
+
+def _decode_event(buf: memoryview) -> RawEvent:
     if len(buf) < _DATA_HEADER + 13:
         raise JournalDecodeError(f"journal item too short ({len(buf)} bytes)")
     (serializer,) = _BE_INT.unpack_from(buf, 4)
