@@ -58,7 +58,8 @@ EVENT_CLASS_ID = 132
 _DATA_SERIALIZABLE_TYPE = -2  # SerializationConstants.CONSTANT_TYPE_DATA_SERIALIZABLE
 _DATA_HEADER = 8  # HeapData: int partition hash + int serializer type id, big-endian
 
-MAX_BATCH = 1000  # our cap per read (as the ringbuffer's MAX_BATCH_SIZE): the member sizes its result set by max_size
+# Our cap per read, as the ringbuffer's MAX_BATCH_SIZE: the member sizes its result set by it.
+MAX_BATCH = 1000
 
 
 class EventType(enum.IntEnum):
@@ -87,8 +88,10 @@ class JournalBounds(NamedTuple):
 
 
 class JournalEvent(NamedTuple):
+    """One change of one key; ``type`` stays a plain int for a code newer than EventType."""
+
     seq: int
-    type: EventType
+    type: EventType | int
     key: Any
     new_value: Any
     old_value: Any
@@ -156,7 +159,7 @@ def _decode_event(buf: memoryview) -> RawEvent:
         raise JournalDecodeError(f"journal item too short ({len(buf)} bytes)")
     (serializer,) = _BE_INT.unpack_from(buf, 4)
     if serializer != _DATA_SERIALIZABLE_TYPE:
-        raise JournalDecodeError(f"journal item has serializer type {serializer}, expected -2 (a projection?)")
+        raise JournalDecodeError(f"journal item has serializer type {serializer}, expected -2 (projected?)")
     pos = _DATA_HEADER
     flags = buf[pos]
     pos += 1
@@ -245,7 +248,9 @@ def _internals() -> _Internals:
         )
     except (ImportError, AttributeError) as e:
         raise _unsupported(f"missing internal: {e}") from e
-    if (bound.REQUEST_HEADER_SIZE, bound.RESPONSE_HEADER_SIZE) != (22, 13):  # Java 16 + the 6-byte frame header the client keeps in buf; 13
+    # Java's codec offsets are 16 and 13; the client's request buffer also holds the 6-byte
+    # frame length and flags.
+    if (bound.REQUEST_HEADER_SIZE, bound.RESPONSE_HEADER_SIZE) != (22, 13):
         raise _unsupported("client message header sizes changed")
     _BOUND = bound
     return bound
@@ -284,7 +289,7 @@ async def subscribe(client: Any, map_name: str, partition_id: int) -> JournalBou
     """The oldest and newest sequence of ``map_name``'s journal on one partition.
 
     Start reading at ``oldest`` for everything still held, or ``newest + 1`` for only what
-    comes next. Raises the member's error (``UnsupportedOperationException``) when the map
+    comes next. Raises ``hazelcast.errors.UnsupportedOperationError`` when the map
     has no journal configured.
     """
     hz = _internals()
@@ -294,6 +299,7 @@ async def subscribe(client: Any, map_name: str, partition_id: int) -> JournalBou
     offset = hz.RESPONSE_HEADER_SIZE
 
     def handler(message: Any) -> JournalBounds:
+        _expect(message, SUBSCRIBE_RESPONSE_TYPE)
         frame = message.next_frame()
         return JournalBounds(
             hz.FixSizedTypesCodec.decode_long(frame.buf, offset),
@@ -336,6 +342,7 @@ async def read(
         return None if part is None else serialization.to_object(hz.Data(part))
 
     def handler(message: Any) -> JournalBatch:
+        _expect(message, READ_RESPONSE_TYPE)
         frame = message.next_frame()
         read_count = hz.FixSizedTypesCodec.decode_int(frame.buf, offset)
         next_seq = hz.FixSizedTypesCodec.decode_long(frame.buf, offset + 4)
@@ -354,12 +361,16 @@ async def read(
                 kind = EventType(raw.type)
             except ValueError:
                 kind = raw.type  # an event type newer than this module: keep the code
-            events.append(
-                JournalEvent(seq, kind, to_object(raw.key), to_object(raw.new_value), to_object(raw.old_value))
-            )
+            key, new, old = to_object(raw.key), to_object(raw.new_value), to_object(raw.old_value)
+            events.append(JournalEvent(seq, kind, key, new, old))
         return JournalBatch(start_seq, read_count, next_seq, events)
 
     return await _invoke(client, hz, request, partition_id, handler)
+
+
+def _expect(message: Any, response_type: int) -> None:
+    if message.get_message_type() != response_type:
+        raise _unsupported(f"response type {message.get_message_type():#08x}, expected {response_type:#08x}")
 
 
 async def _invoke(client: Any, hz: _Internals, request: Any, partition_id: int, handler: Any) -> Any:
