@@ -1,0 +1,107 @@
+"""The change-log port: what the pump needs from the space (G2, G7).
+
+Every entity map keeps an event journal per partition: each write appends one entry
+(the new value, or a removal) in the same partition operation as the write, replicated
+with the map's backups. Sequences are per (map, partition) and only grow; a journal holds
+its newest ``capacity`` entries and silently overwrites older ones, so a reader that fell
+behind sees a gap (:attr:`JournalRead.lost`), which G7 exists to prevent.
+
+Two adapters: the in-process one (:mod:`grid_config.local_grid`, same semantics:
+per-partition sequences, capacity, overwrite) and the Hazelcast one (the IMap event
+journal read over the client protocol, :mod:`grid_config.hazelcast_journal`). One
+contract suite (``tests/contract/change_log_contract.py``) runs on both.
+
+The pump stores how far it shipped each (map, partition) in the grid itself
+(:meth:`ChangeLog.store_position`), only after Kafka acknowledged, so a pump killed at
+any instant resumes from there and repeats at most a suffix.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Sequence
+
+from grid_config.ports import Value
+
+
+@dataclass(frozen=True)
+class JournalChange:
+    """One journal entry: ``key`` now holds ``value`` (None: the key was removed)."""
+
+    seq: int
+    key: str
+    value: Value | None
+
+
+@dataclass(frozen=True)
+class JournalRead:
+    """What one read of one (map, partition) journal returned.
+
+    ``next_seq`` is where the next read starts. ``lost`` counts entries that were
+    overwritten before this read reached them (a gap); 0 when nothing was skipped.
+    """
+
+    start_seq: int
+    next_seq: int
+    changes: list[JournalChange]
+    lost: int = 0
+
+
+@dataclass(frozen=True)
+class JournalBounds:
+    """Oldest and newest sequence a journal still holds (``newest < oldest``: empty)."""
+
+    oldest: int
+    newest: int
+
+
+class ChangeLog(abc.ABC):
+    """The journals of the entity maps, the pump's stored positions, re-shipping."""
+
+    #: the journaled maps (entity maps: users, products, orders)
+    journaled_maps: tuple[str, ...]
+
+    @property
+    @abc.abstractmethod
+    def partition_count(self) -> int:
+        """Partitions per map (the same for every map)."""
+
+    @abc.abstractmethod
+    def partition_of(self, key: str) -> int:
+        """The partition ``key`` lives in (the same in every map)."""
+
+    @abc.abstractmethod
+    async def bounds(self, map_name: str, partition: int) -> JournalBounds:
+        """Oldest and newest sequence still in this journal."""
+
+    @abc.abstractmethod
+    async def read(
+        self, map_name: str, partition: int, start_seq: int, max_items: int = 500, wait: bool = False
+    ) -> JournalRead:
+        """Entries from ``start_seq`` on (at most ``max_items``), oldest first.
+
+        ``wait=True`` returns only once at least one entry exists at or after
+        ``start_seq`` (a long poll; cancel the awaiting task to stop waiting).
+        """
+
+    @abc.abstractmethod
+    async def position(self, map_name: str, partition: int) -> int | None:
+        """The next sequence to ship, as stored by :meth:`store_position` (None: never)."""
+
+    @abc.abstractmethod
+    async def store_position(self, map_name: str, partition: int, next_seq: int) -> None:
+        """Remember that everything before ``next_seq`` was shipped (after Kafka's ack)."""
+
+    @abc.abstractmethod
+    async def keys_in_partition(self, map_name: str, partition: int) -> list[str]:
+        """Every key of ``map_name`` in ``partition`` (gap repair)."""
+
+    @abc.abstractmethod
+    async def reship(self, map_name: str, keys: Sequence[str]) -> int:
+        """Append the current value of each key to its journal again; returns how many.
+
+        How lost or drifted entities are shipped again (gap repair, ``verify --repair``):
+        the value is rewritten unchanged only if nobody changed it meanwhile (a concurrent
+        write journals itself), so a re-ship never steps a key back.
+        """
