@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 import urllib.request
@@ -11,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from spacegrid.local import jars
+from spacegrid.local.member_jar import ensure_member_jar
 from spacegrid.local.processes import EngineError, EngineProcess, Profile, require_free, wait_port
 
 JVM_HEAP = "-Xmx384m"
@@ -70,7 +72,9 @@ class HazelcastCluster:
             f"-Dspacegrid.outbox.max={self.outbox_max}",
             f"-Dspacegrid.quorum.enabled={'true' if quorum else 'false'}",
             "-Dspacegrid.quorum.size=2",
-            "-cp", jars.classpath(self.profile.cache_dir, "hazelcast"),
+            # the member-side code (entry processors) next to Hazelcast itself
+            "-cp", os.pathsep.join([jars.classpath(self.profile.cache_dir, "hazelcast"),
+                                    str(ensure_member_jar(self.profile.cache_dir))]),
             "com.hazelcast.core.server.HazelcastMemberStarter",
         ]
 
