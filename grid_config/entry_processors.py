@@ -87,8 +87,10 @@ def _int(value: Any, what: str) -> int:
 def _state(value: Mapping[str, Any]) -> tuple[int, int, dict[str, Any]]:
     stock = _int(value.get("stock"), "stock")
     version = _int(value.get("version"), "version")
-    holds = value.get("holds") or {}
-    if not isinstance(holds, dict):
+    holds = value.get("holds")
+    if holds is None:
+        holds = {}
+    elif not isinstance(holds, dict):
         raise ValueError("stock entry: 'holds' is not an object")
     return stock, version, holds
 

@@ -53,9 +53,14 @@ abstract class StockProcessor implements EntryProcessor<Object, Object, String>,
             throw new IllegalArgumentException("order id must be a non-empty string");
         }
         Object value = entry.getValue();
-        Step step = value == null ? new Step(missing(), false) : apply(StockState.of(value));
         processed = true;
+        if (value == null) {
+            return missing();
+        }
+        StockState state = StockState.of(value);
+        Step step = apply(state);
         if (step.changed()) {
+            entry.setValue(state.toValue());
             changed = true;
         }
         return step.answer();
