@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,8 @@ def ensure_member_jar(cache_dir: Path, module: Path | None = None) -> Path:
     if jar.is_file():
         return jar
     require_tools()
+    if shutil.which("javac") is None:
+        raise JarFetchError("javac not found: building the member jar needs a JDK 17, not just a JRE")
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix="build-") as build:
         cmd = [
