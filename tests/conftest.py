@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["tests.support.engines", "tests.support.postgres"]
+# the shared contract suites live outside test files: have pytest explain their failed asserts
+pytest.register_assert_rewrite("tests.contract")
 
 _TIERS = ("unit", "integration", "e2e")
 

@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 import pytest
 
 from grid_config.names import Names
-from tools.local import jars
+from tools.local import jars, member_jar
 from tools.local.processes import free_ports
 from tools.local.stack import LocalStack
 
@@ -65,6 +65,9 @@ def new_stack(member_slots: int = 6) -> LocalStack:
         jars.require_tools()
         for engine in ("hazelcast", "kafka"):
             jars.ensure_jars(cache_dir(), engine)
+        member_jar.ensure_member_jar(cache_dir())  # the members' entry processors
+        if member_jar.build_seconds:
+            TIMINGS["member jar build (s)"] = member_jar.build_seconds[-1]
     except jars.JarFetchError as e:
         engines_unavailable(str(e))
     ports = free_ports(member_slots + 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from grid_config.hazelcast_health import member_health
 from tools.local import jars
+from tools.local.member_jar import ensure_member_jar
 from tools.local.processes import EngineError, EngineProcess, Profile, require_free, wait_port
 
 JVM_HEAP = "-Xmx384m"
@@ -60,7 +62,9 @@ class HazelcastCluster:
             f"-Dspacegrid.outbox.max={self.outbox_max}",
             f"-Dspacegrid.quorum.enabled={'true' if quorum else 'false'}",
             "-Dspacegrid.quorum.size=2",
-            "-cp", jars.classpath(self.profile.cache_dir, "hazelcast"),
+            # the member-side code (entry processors) next to Hazelcast itself
+            "-cp", os.pathsep.join([jars.classpath(self.profile.cache_dir, "hazelcast"),
+                                    str(ensure_member_jar(self.profile.cache_dir))]),
             "com.hazelcast.core.server.HazelcastMemberStarter",
         ]
 

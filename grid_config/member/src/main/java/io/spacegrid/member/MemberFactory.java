@@ -1,0 +1,28 @@
+package io.spacegrid.member;
+
+import com.hazelcast.nio.serialization.DataSerializableFactory;
+import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
+
+/**
+ * The one {@link DataSerializableFactory} of spacegrid's member-side code, registered in
+ * grid_config/hazelcast.yaml ({@code serialization: data-serializable-factories}). The ids are
+ * a wire contract shared with grid_config/entry_processors.py: never reuse or renumber one.
+ */
+public final class MemberFactory implements DataSerializableFactory {
+
+    public static final int FACTORY_ID = 7311;
+
+    public static final int STOCK_HOLD = 1;
+    public static final int STOCK_RELEASE = 2;
+    public static final int STOCK_SETTLE = 3;
+
+    @Override
+    public IdentifiedDataSerializable create(int classId) {
+        return switch (classId) {
+            case STOCK_HOLD -> new StockHold();
+            case STOCK_RELEASE -> new StockRelease();
+            case STOCK_SETTLE -> new StockSettle();
+            default -> null; // Hazelcast reports an unknown class id itself
+        };
+    }
+}

@@ -1,0 +1,45 @@
+package io.spacegrid.member;
+
+/**
+ * {@code settle(order_id)}: the order is committed, so its hold becomes a sale. If the hold
+ * exists it is removed (available stays reduced), version += 1, "settled" with its qty; else
+ * nothing changes, "absent" (also when the key has no entry).
+ *
+ * <p>Why the version bumps although available does not change: the stored value changes
+ * (the hold disappears), so the map's event journal records an UPDATED event, and every
+ * distinct stored state must carry a distinct version: writers apply only strictly newer
+ * versions and events are ordered and de-duplicated by (entity, version); two different
+ * states under one version would make that ambiguous.
+ */
+public final class StockSettle extends StockProcessor {
+
+    private static final long serialVersionUID = 1L;
+
+    public StockSettle() {
+    }
+
+    public StockSettle(String orderId) {
+        super(orderId);
+    }
+
+    @Override
+    Step apply(StockState s) {
+        long held = s.heldQty(orderId);
+        if (held < 0) {
+            return new Step(answer("absent", s.stock, NONE), false);
+        }
+        s.version += 1;
+        s.removeHold(orderId);
+        return new Step(answer("settled", s.stock, held), true);
+    }
+
+    @Override
+    String missing() {
+        return answer("absent", NONE, NONE);
+    }
+
+    @Override
+    public int getClassId() {
+        return MemberFactory.STOCK_SETTLE;
+    }
+}

@@ -1,0 +1,151 @@
+"""The stock processor contract on real Hazelcast members (the Java processors of
+grid_config/member/), plus what only the members can show: byte-identical canonical JSON,
+no-ops that leave the stored entry untouched, and backups that hold every change."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator
+
+import pytest
+
+from grid_config.entry_processors import StockAnswer, StockHold, StockProcessor, StockRelease, StockSettle, hold
+from grid_config.hazelcast_grid import _decode, _encode
+from tools.local.stack import LocalStack
+from tests.contract.stock_processor_contract import NOW, PID, StockProcessorContract
+
+pytestmark = pytest.mark.integration
+
+
+async def _client(members: list[str], cluster_name: str) -> Any:
+    from hazelcast.asyncio import HazelcastClient
+
+    return await HazelcastClient.create_and_start(
+        cluster_name=cluster_name, cluster_members=members, cluster_connect_timeout=30.0
+    )
+
+
+class MapSpace:
+    """A stock map on the cluster, written and read in the Python adapter's encoding."""
+
+    def __init__(self, client: Any, map_name: str) -> None:
+        self.client = client
+        self.map_name = map_name
+        self.map: Any = None
+
+    async def open(self) -> "MapSpace":
+        self.map = await self.client.get_map(self.map_name)
+        return self
+
+    async def seed(self, product_id: str, value: dict[str, Any]) -> None:
+        await self.map.set(product_id, _encode(product_id, value))
+
+    async def get(self, product_id: str) -> dict[str, Any] | None:
+        return _decode(await self.map.get(product_id))
+
+    async def raw(self, product_id: str) -> str | None:
+        stored = await self.map.get(product_id)
+        return None if stored is None else stored.to_string()
+
+    async def run_raw(self, product_id: str, processor: StockProcessor) -> str:
+        return await self.map.execute_on_key(product_id, processor)
+
+    async def run(self, product_id: str, processor: StockProcessor) -> StockAnswer:
+        return StockAnswer.from_json(await self.run_raw(product_id, processor))
+
+
+@pytest.fixture
+async def map_space(hazelcast_cluster: Any, namespace: str) -> AsyncIterator[MapSpace]:
+    client = await _client(hazelcast_cluster.members, hazelcast_cluster.cluster_name)
+    try:
+        yield await MapSpace(client, f"{namespace}stock").open()
+    finally:
+        await client.shutdown()
+
+
+class TestJavaStockProcessors(StockProcessorContract):
+    @pytest.fixture
+    def space(self, map_space: MapSpace) -> MapSpace:
+        return map_space
+
+
+def canonical(product_id: str, value: dict[str, Any]) -> str:
+    """What the Python adapter would store for ``value`` (sorted keys, sort key field)."""
+    return _encode(product_id, value).to_string()
+
+
+async def test_stored_values_and_answers_are_byte_identical_to_python(map_space: MapSpace) -> None:
+    """Java's JSON equals orjson's: key order by code point, escapes, raw non-ASCII, numbers."""
+    value = {"stock": 100, "version": 1, "price": 12.5, "big": 12345678901234567, "neg": -3,
+             "exp": 1e300, "text": "tab\t nl\n é \u2028 \x7f \x01 😀", "empty": {}, "list": [3, {"z": None, "y": True}]}
+    await map_space.seed(PID, value)
+    order_ids = ["b", "a", "B", "_x", "é", "z\u00ff", "😀", "\uffff", 'quote"back\\slash', "ctl\x1f\b\f\r"]
+    expected = value
+    for i, order_id in enumerate(order_ids):
+        expected, answer = hold(expected, order_id, i + 1, NOW + i)  # type: ignore[assignment]
+        assert await map_space.run_raw(PID, StockHold(order_id, i + 1, NOW + i)) == answer.to_json()
+    assert await map_space.raw(PID) == canonical(PID, expected)
+    assert "_sk" in (await map_space.raw(PID) or "")  # the adapter's sort key survives
+
+
+async def test_no_op_leaves_the_entry_untouched(map_space: MapSpace) -> None:
+    """Repeats, refusals and absent holds write nothing: same bytes, same entry version."""
+    await map_space.seed(PID, {"stock": 5, "version": 1})
+    await map_space.run(PID, StockHold("o-1", 2, NOW))
+    before = await map_space.map.get_entry_view(PID)
+    raw_before = await map_space.raw(PID)
+    await asyncio.sleep(0.05)  # so a write would show in last_update_time
+    no_ops = [StockHold("o-1", 2, NOW + 5), StockHold("o-2", 9, NOW), StockRelease("o-9"), StockSettle("o-9")]
+    answers = [await map_space.run(PID, p) for p in no_ops]
+    assert [a.outcome for a in answers] == ["held", "short", "absent", "absent"]
+    after = await map_space.map.get_entry_view(PID)
+    assert await map_space.raw(PID) == raw_before
+    assert (after.version, after.last_update_time) == (before.version, before.last_update_time)
+    # a real change moves both
+    await map_space.run(PID, StockRelease("o-1"))
+    changed = await map_space.map.get_entry_view(PID)
+    assert changed.version > before.version
+
+
+async def test_a_malformed_entry_is_refused_unchanged(map_space: MapSpace) -> None:
+    from hazelcast.core import HazelcastJsonValue
+    from hazelcast.errors import HazelcastError
+
+    await map_space.map.set("7", HazelcastJsonValue('{"version":1}'))
+    with pytest.raises(HazelcastError, match="stock"):
+        await map_space.run("7", StockHold("o-1", 1, NOW))
+    assert await map_space.raw("7") == '{"version":1}'
+    await map_space.seed(PID, {"stock": 1, "version": 1})
+    with pytest.raises(HazelcastError, match="qty"):
+        await map_space.run(PID, StockHold("o-1", 0, NOW))
+    assert await map_space.get(PID) == {"stock": 1, "version": 1}
+
+
+async def test_backups_hold_every_change_after_a_member_dies(engine_factory: Any, namespace: str) -> None:
+    """Changes reach the backup (re-run there), no-ops send none: after SIGKILL of either
+    member of two, every key reads exactly what the primary answered."""
+    stack: LocalStack = engine_factory()
+    stack.cluster.start(2)
+    client = await _client(stack.cluster.addresses(), stack.cluster.cluster_name)
+    try:
+        space = await MapSpace(client, f"{namespace}stock").open()
+        keys = [str(1000 + i) for i in range(40)]  # spread over both members' partitions
+        expected: dict[str, dict[str, Any]] = {}
+        for k in keys:
+            await space.seed(k, {"stock": 5, "version": 1})
+            steps: list[StockProcessor] = [
+                StockHold("a", 2, NOW), StockHold("a", 2, NOW), StockHold("b", 9, NOW),  # change, no-op, short
+                StockHold("c", 1, NOW), StockRelease("c"), StockRelease("c"),  # change, change, no-op
+                StockHold("d", 2, NOW), StockSettle("d"), StockSettle("zz"),  # change, change, no-op
+            ]
+            value: dict[str, Any] | None = {"stock": 5, "version": 1}
+            for step in steps:
+                value = step.apply(value)[0] or value
+                await space.run(k, step)
+            expected[k] = value  # type: ignore[assignment]
+        assert {k: await space.get(k) for k in keys} == expected
+        stack.cluster.kill(stack.cluster.members()[-1])
+        stack.cluster.wait_until(1, timeout=120)
+        assert {k: await space.get(k) for k in keys} == expected
+    finally:
+        await client.shutdown()
