@@ -27,11 +27,12 @@ from grid_config.ports import Value
 
 @dataclass(frozen=True)
 class JournalChange:
-    """One journal entry: ``key`` now holds ``value`` (None: the key was removed)."""
+    """One journal entry: ``key`` went from ``old`` to ``value`` (None: absent/removed)."""
 
     seq: int
     key: str
     value: Value | None
+    old: Value | None = None
 
 
 @dataclass(frozen=True)
