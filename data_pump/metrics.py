@@ -67,8 +67,28 @@ class PumpMetrics:
         self.owned = Gauge(
             "spacegrid_pump_owned_stripes", "Outbox stripes this pump drains", registry=self.registry
         )
+        self.journal_lost = Counter(
+            "spacegrid_journal_lost",
+            "Journal entries overwritten before the pump read them (gaps; each repaired by re-shipping)",
+            ["map"],
+            registry=self.registry,
+        )
+        self.unshipped = Gauge(
+            "spacegrid_pump_unshipped",
+            "Journal entries not yet shipped, per map, over the partitions this pump owns",
+            ["map"],
+            registry=self.registry,
+        )
+        self.journal_fill = Gauge(
+            "spacegrid_journal_fill_ratio",
+            "Un-shipped entries / journal capacity of the fullest owned partition, per map",
+            ["map"],
+            registry=self.registry,
+        )
         self._window = RateWindow(rate_window_s)
-        self._head_age: dict[int, float] = {}
+        self._head_age: dict[object, float] = {}
+        #: next sequence to ship, per (map, partition) this pump shipped from
+        self.positions: dict[tuple[str, int], int] = {}
 
     # ---- updates from the shipping loop ----------------------------------------------
     def record_shipped(self, count: int) -> None:
@@ -82,13 +102,23 @@ class PumpMetrics:
     def record_failure(self) -> None:
         self.failures.inc()
 
-    def record_head(self, stripe: int, changed_at: str | None) -> None:
-        """Age of the record at a stripe's head when taken (None: the stripe was empty)."""
+    def record_head(self, stripe: object, changed_at: str | None) -> None:
+        """Age of the record at a stripe's (or journal's) head when read (None: empty)."""
         if changed_at is None:
             self._head_age.pop(stripe, None)
         else:
             self._head_age[stripe] = age_seconds(changed_at)
         self.oldest_age.set(max(self._head_age.values(), default=0.0))
+
+    def record_position(self, map_name: str, partition: int, next_seq: int) -> None:
+        self.positions[(map_name, partition)] = next_seq
+
+    def record_lost(self, map_name: str, count: int) -> None:
+        self.journal_lost.labels(map=map_name).inc(count)
+
+    def record_unshipped(self, map_name: str, entries: int, fill_ratio: float) -> None:
+        self.unshipped.labels(map=map_name).set(entries)
+        self.journal_fill.labels(map=map_name).set(fill_ratio)
 
     def forget_stripe(self, stripe: int) -> None:
         self.record_head(stripe, None)

@@ -103,6 +103,51 @@ class ChangeEvent:
         return cls.from_dict(raw)
 
 
+#: Stored entity values carry their change's metadata under this field: the map's journal
+#: entry is the change record, so what an event needs beyond the state travels in the value.
+META_FIELD = "_meta"
+
+
+def stamped(state: dict[str, Any], request_id: str, changed_at: str | None = None) -> dict[str, Any]:
+    """``state`` as stored: with the time and request of the change that produced it."""
+    return {**state, META_FIELD: {"changed_at": changed_at or utc_now_iso(), "request_id": request_id}}
+
+
+def unstamped(value: dict[str, Any]) -> dict[str, Any]:
+    """The entity state of a stored value (its change metadata removed)."""
+    if META_FIELD not in value:
+        return value
+    return {k: v for k, v in value.items() if k != META_FIELD}
+
+
+def event_from_value(kind: str, entity_id: str, value: dict[str, Any] | None,
+                     old: dict[str, Any] | None = None) -> ChangeEvent:
+    """The change event of one journal entry: ``entity_id`` went from ``old`` to ``value``.
+
+    A removal (``value`` None) becomes a tombstone one version past the removed state.
+    Raises :class:`PoisonEvent` when the stored value is not an entity the contract allows.
+    """
+    if value is None:
+        if not isinstance(old, dict):
+            raise PoisonEvent(f"{kind} {entity_id}: removal without the removed state")
+        stored, op, bump = old, "delete", 1
+    else:
+        stored, op, bump = value, "upsert", 0
+    if not isinstance(stored, dict):
+        raise PoisonEvent(f"{kind} {entity_id}: stored value is not an object")
+    meta = stored.get(META_FIELD)
+    meta = meta if isinstance(meta, dict) else {}
+    version = stored.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise PoisonEvent(f"{kind} {entity_id}: stored value has no integer version")
+    changed_at = meta.get("changed_at") if op == "upsert" else None
+    return ChangeEvent.from_dict({
+        "schema": SCHEMA_VERSION, "kind": kind, "op": op, "id": entity_id, "version": version + bump,
+        "state": unstamped(stored), "request_id": meta.get("request_id") or "",
+        "changed_at": changed_at if isinstance(changed_at, str) else utc_now_iso(),
+    })
+
+
 def in_entity_order(events: list[ChangeEvent]) -> list[ChangeEvent]:
     """The same events, each entity's versions ascending, every entity keeping its slots.
 

@@ -57,6 +57,13 @@ class Names:
     def id_generator(self) -> str:
         return f"{self.namespace}ids"
 
+    def kind_of(self, map_name: str) -> str:
+        """The entity kind an entity map holds (the inverse of :meth:`entity_map`)."""
+        kind = map_name.removeprefix(self.namespace)
+        if (self.namespace and map_name == kind) or kind not in KINDS:
+            raise ValueError(f"{map_name!r} is not an entity map of namespace {self.namespace!r}")
+        return kind
+
     def entity_map(self, kind: str) -> str:
         if kind not in KINDS:
             raise ValueError(f"unknown entity kind {kind!r}")

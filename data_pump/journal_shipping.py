@@ -1,0 +1,248 @@
+"""Shipping: map journals -> publisher, the pump's whole reliability logic (G2).
+
+One reader per (entity map, partition), in sequence order: read the entries after the
+stored position, turn each into its change event, enqueue every one in order, wait for
+every acknowledgement, and only then store the new position in the grid. Any failure
+stores nothing, so the next attempt reads and ships the same entries again: a position
+moves only past what the broker acknowledged, and a replay (after a failure or a pump
+killed at any instant) repeats a suffix of a key's history, never reorders it, because a
+key lives in one partition and every partition is read in order by one reader.
+
+A gap (entries overwritten before they were read: the journal is a bounded ring) is
+counted, logged as an error, and repaired by re-shipping the current state of every
+entity of that partition: the newest state of each key is then the last one shipped,
+which is what the writers' version guard needs. G7 exists so that this never happens.
+
+An entry that is not a valid entity (poison) must not stop its partition: it goes to the
+dead-letter topic with the error in a header, and the position moves past it.
+
+Used unchanged by the Faust pump (Kafka publisher) and the embedded mode (in-process
+channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import orjson
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
+
+from data_pump.errors import PublishFailed
+from data_pump.metrics import PumpMetrics
+from data_pump.publisher import Publisher
+from grid_config.change_log import ChangeLog, JournalChange
+from grid_config.errors import GridError, PoisonEvent
+from grid_config.events import ChangeEvent, dead_letter_headers, event_from_value
+from grid_config.names import Names
+
+log = logging.getLogger("spacegrid.pump")
+
+#: failures worth a retry with backoff: the broker or the grid is (hopefully briefly) away
+RETRYABLE = (PublishFailed, GridError)
+
+#: called after a position was stored: (map name, partition, entries shipped)
+Shipped = Callable[[str, int, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Poison:
+    """A journal entry that is not a valid change (dead-lettered, then skipped)."""
+
+    change: JournalChange
+    error: str
+
+    def raw(self) -> bytes:
+        return orjson.dumps({"key": self.change.key, "value": self.change.value, "old": self.change.old})
+
+
+def to_events(kind: str, changes: list[JournalChange]) -> tuple[list[ChangeEvent], list[Poison]]:
+    """The change events of a run of journal entries (pure), and the entries that are poison."""
+    events, poison = [], []
+    for change in changes:
+        try:
+            events.append(event_from_value(kind, change.key, change.value, change.old))
+        except PoisonEvent as e:
+            poison.append(Poison(change, str(e)))
+    return events, poison
+
+
+async def _settle(acks: list[Awaitable[Any]]) -> list[Any]:
+    """Wait until every acknowledgement settled; never abandon an in-flight send (a retry
+    published while an older send of the same record is pending could step a key back)."""
+    return list(await asyncio.gather(*acks, return_exceptions=True))
+
+
+async def publish_in_order(
+    publisher: Publisher, names: Names, source: str, events: list[ChangeEvent], poison: list[Poison]
+) -> None:
+    """Enqueue every event (and dead letter) in order, then wait for every ack.
+
+    Raises :class:`PublishFailed` unless every record was acknowledged.
+    """
+    acks: list[Awaitable[Any]] = []
+    try:
+        for event in events:
+            acks.append(await publisher.send(names.topic(event.kind), event.key, event.to_bytes()))
+        for bad in poison:
+            log.error("%s: journal entry of key %r is not a valid change -> %s: %s",
+                      source, bad.change.key, names.deadletter_topic, bad.error)
+            acks.append(await publisher.send(names.deadletter_topic, bad.change.key.encode(), bad.raw(),
+                                             dead_letter_headers(bad.error, source)))
+    except BaseException:
+        await _settle(acks)
+        raise
+    errors = [o for o in await _settle(acks) if isinstance(o, BaseException)]
+    if errors:
+        raise PublishFailed(f"{source}: {len(errors)} of {len(acks)} records not acknowledged: {errors[0]!r}") \
+            from errors[0]
+
+
+class PartitionShipper:
+    """Ships one (map, partition) journal; ``ship_once`` is one read-publish-store step."""
+
+    def __init__(
+        self,
+        change_log: ChangeLog,
+        names: Names,
+        publisher: Publisher,
+        map_name: str,
+        partition: int,
+        *,
+        batch_size: int = 500,
+        metrics: PumpMetrics | None = None,
+        on_shipped: Shipped | None = None,
+    ) -> None:
+        self.change_log = change_log
+        self.names = names
+        self.publisher = publisher
+        self.map_name = map_name
+        self.partition = partition
+        self.kind = names.kind_of(map_name)
+        self.source = f"{map_name}#{partition}"
+        self.batch_size = batch_size
+        self.metrics = metrics
+        self.on_shipped = on_shipped
+        self.position: int | None = None
+
+    async def start_position(self) -> int:
+        """The stored position, or (never shipped) the oldest entry still in the journal."""
+        if self.position is None:
+            stored = await self.change_log.position(self.map_name, self.partition)
+            if stored is None:
+                stored = (await self.change_log.bounds(self.map_name, self.partition)).oldest
+            self.position = stored
+        return self.position
+
+    async def ship_once(self, wait: bool = False) -> int:
+        """Read after the position, ship, store the new position; returns entries shipped."""
+        start = await self.start_position()
+        read = await self.change_log.read(self.map_name, self.partition, start, self.batch_size, wait=wait)
+        if read.lost > 0:
+            await self._repair_gap(start, read.lost)
+        if not read.changes:
+            if read.next_seq != start:  # clamped forward (gap) or journal recreated: follow it
+                await self._store(read.next_seq, 0)
+            return 0
+        events, poison = to_events(self.kind, read.changes)
+        if self.metrics is not None:
+            self.metrics.record_head(self.source, events[0].changed_at if events else None)
+            self.metrics.in_flight.inc()
+        try:
+            await publish_in_order(self.publisher, self.names, self.source, events, poison)
+        except BaseException as e:
+            if self.metrics is not None and not isinstance(e, asyncio.CancelledError):
+                self.metrics.record_failure()
+            if isinstance(e, Exception) and not isinstance(e, (PublishFailed, GridError)):
+                raise PublishFailed(f"{self.source}: publishing failed: {e!r}") from e
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.in_flight.dec()
+        await self._store(read.next_seq, len(read.changes))
+        if self.metrics is not None:
+            self.metrics.record_shipped(len(events))
+            self.metrics.record_dead_letters(len(poison))
+            self.metrics.record_head(self.source, None)
+        return len(read.changes)
+
+    async def _store(self, next_seq: int, shipped: int) -> None:
+        await self.change_log.store_position(self.map_name, self.partition, next_seq)
+        self.position = next_seq
+        if self.metrics is not None:
+            self.metrics.record_position(self.map_name, self.partition, next_seq)
+        if self.on_shipped is not None and shipped:
+            await self.on_shipped(self.map_name, self.partition, shipped)
+
+    async def _repair_gap(self, start: int, lost: int) -> None:
+        """Entries were overwritten unread: count, log, and re-ship the partition's state."""
+        if self.metrics is not None:
+            self.metrics.record_lost(self.map_name, lost)
+        keys = await self.change_log.keys_in_partition(self.map_name, self.partition)
+        log.error(
+            "%s: %d journal entries were overwritten before they were shipped (read from %d); "
+            "re-shipping the current state of the partition's %d entities",
+            self.source, lost, start, len(keys),
+        )
+        await self.change_log.reship(self.map_name, keys)
+
+
+async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[int]) -> int | None:
+    """Await ``work`` unless ``stop`` is set first (then cancel it and return None)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
+def _log_retry(source: str) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("shipping %s failed (attempt %s), retrying in %.2fs: %s", source, state.attempt_number,
+                    state.next_action.sleep if state.next_action else 0.0, exc)
+
+    return before_sleep
+
+
+async def ship_partition(shipper: PartitionShipper, stop: asyncio.Event, *, max_backoff_s: float = 5.0) -> None:
+    """Ship one journal until ``stop`` is set; returns with nothing half-shipped.
+
+    Waiting for new entries is a long poll that ``stop`` interrupts; a batch being
+    published is never interrupted (its position is stored or not, both safe). Failures
+    are retried forever with exponential backoff and jitter: an outage stops progress
+    and loses nothing.
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(RETRYABLE),
+        wait=wait_random_exponential(multiplier=0.05, max=max_backoff_s),
+        stop=lambda _state: stop.is_set(),
+        sleep=lambda seconds: _sleep_unless_stopped(stop, seconds),
+        before_sleep=_log_retry(shipper.source),
+        reraise=True,
+    )
+    while not stop.is_set():
+        try:
+            shipped = await retrying(shipper.ship_once)
+            if not shipped and not stop.is_set():
+                # nothing new: wait for the next entry (interruptible), ship it next round
+                await _unless_stopped(stop, retrying(shipper.ship_once, True))
+        except RETRYABLE:
+            break  # stopped while failing: nothing was stored, the next owner re-ships
+    if shipper.metrics is not None:
+        shipper.metrics.record_head(shipper.source, None)
