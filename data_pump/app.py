@@ -1,9 +1,9 @@
 """The distributed pump: a Faust app around the shipping functions (``build(settings, grid)``).
 
-- The **control topic** (one partition per outbox stripe) is consumed by a thin agent;
-  Kafka's group assignment of its partitions decides which stripes this pump drains
+- The **control topic** (one partition per pump shard) is consumed by a thin agent;
+  Kafka's group assignment of its partitions decides which shards this pump ships
   (:class:`PumpRuntime` follows ``on_partitions_revoked`` / ``on_partitions_assigned``).
-- Each owned stripe is drained by :func:`~data_pump.shipping.drain_stripe` through
+- Each owned shard's journals are shipped by :func:`~data_pump.journal_shipping.ship_shard` through
   :class:`~data_pump.kafka_publisher.FaustPublisher` (idempotent producer, acks=all).
 - A timer refreshes the backlog gauge; ``/metrics`` and ``/health/*`` are served by
   Faust's web server, bound to ``SPACEGRID_HTTP_HOST:SPACEGRID_HTTP_PORT``.
@@ -23,10 +23,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from data_pump.control import OwnershipNote, acquired, parse_note
 from data_pump.kafka_publisher import FaustPublisher
 from data_pump.metrics import CONTENT_TYPE, PumpMetrics
-from data_pump.ownership import StripeDrainer
+from data_pump.ownership import SHARDS, ShardDrainer
 from data_pump.publisher import Publisher
 from data_pump.settings import PumpSettings
-from data_pump.shipping import drain_stripe
+from data_pump.journal_shipping import refresh_unshipped, ship_shard
 from grid_config.errors import GridError
 from grid_config.ports import Grid
 from service_kit.faust_app import ReliableApp, app_options
@@ -35,7 +35,7 @@ log = logging.getLogger("spacegrid.pump")
 
 
 class PumpRuntime(Service):
-    """Connects the grid, drains the stripes this pump owns, keeps the gauges fresh."""
+    """Connects the grid, ships the journals of the shards this pump owns, keeps the gauges fresh."""
 
     def __init__(
         self,
@@ -53,7 +53,7 @@ class PumpRuntime(Service):
         self.pump_id = pump_id
         self.grid_ready = asyncio.Event()
         self.owners: dict[int, OwnershipNote] = {}
-        self.drainer = StripeDrainer(self._stripe_loop, on_change=metrics.owned.set)
+        self.drainer = ShardDrainer(self._shard_loop, on_change=metrics.owned.set)
         super().__init__(**kwargs)
 
     @Service.task
@@ -73,7 +73,7 @@ class PumpRuntime(Service):
         if self.grid_ready.is_set():
             await self.grid.close()
 
-    async def _stripe_loop(self, stripe: int, stop: asyncio.Event) -> None:
+    async def _shard_loop(self, shard: int, stop: asyncio.Event) -> None:
         ready = asyncio.ensure_future(self.grid_ready.wait())
         stopped = asyncio.ensure_future(stop.wait())
         await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -82,39 +82,41 @@ class PumpRuntime(Service):
         if stop.is_set():
             return
         s = self.settings
-        await drain_stripe(
-            self.grid,
+        await ship_shard(
+            self.grid.change_log,
             s.names,
             self.publisher,
-            stripe,
+            shard,
+            SHARDS,
             stop,
             batch_size=s.pump_batch_size,
-            idle_s=s.pump_idle_ms / 1000,
             max_backoff_s=s.pump_max_backoff_s,
             metrics=self.metrics,
+            on_shipped=self.grid.change_log.shipped,
         )
 
     # ---- ownership, driven by the control topic's assignment ------------------------
-    async def own(self, stripes: AbstractSet[int]) -> list[int]:
-        """Drain exactly ``stripes``; return the newly acquired ones."""
+    async def own(self, shards: AbstractSet[int]) -> list[int]:
+        """Ship exactly ``shards``; return the newly acquired ones."""
         before = self.drainer.owned
-        await self.drainer.own(stripes)
-        gained = sorted(set(stripes) - before)
-        log.info("pump %s owns stripes %s (new: %s)", self.pump_id, sorted(stripes), gained)
+        await self.drainer.own(shards)
+        gained = sorted(set(shards) - before)
+        log.info("pump %s owns shards %s (new: %s)", self.pump_id, sorted(shards), gained)
         return gained
 
-    async def release(self, stripes: AbstractSet[int]) -> None:
-        await self.drainer.release(stripes)
+    async def release(self, shards: AbstractSet[int]) -> None:
+        await self.drainer.release(shards)
 
     def note(self, note: OwnershipNote) -> None:
-        self.owners[note.stripe] = note
+        self.owners[note.shard] = note
 
     async def refresh_metrics(self) -> None:
+        """Un-shipped entries and journal fill of the owned shards (one bounds call per journal)."""
         if self.grid_ready.is_set():
             try:
-                self.metrics.record_backlog(await self.grid.backlog())
+                await refresh_unshipped(self.grid.change_log, self.metrics, self.drainer.owned, SHARDS)
             except GridError as e:
-                log.warning("cannot read the backlog: %s", e)
+                log.warning("cannot read the journals' bounds: %s", e)
 
     @property
     def ready(self) -> bool:
@@ -135,7 +137,7 @@ def build(settings: PumpSettings, grid: Grid) -> ReliableApp:
         broker_rebalance_timeout=max(30.0, 2 * settings.pump_request_timeout_s),
         producer_request_timeout=settings.pump_request_timeout_s,
         consumer_auto_offset_reset="latest",
-        topic_partitions=names.stripes,
+        topic_partitions=SHARDS,
         topic_replication_factor=settings.kafka_replication,
     )
     metrics = PumpMetrics()
@@ -148,11 +150,11 @@ def build(settings: PumpSettings, grid: Grid) -> ReliableApp:
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=names.stripes,
+        partitions=SHARDS,
     )
 
-    @app.agent(control, name="stripe-control")
-    async def stripe_control(stream: Any) -> Any:
+    @app.agent(control, name="shard-control")
+    async def shard_control(stream: Any) -> Any:
         """Read ownership notes of the owned control partitions (an audit trail, see control.py)."""
         async for raw in stream:
             note = parse_note(raw)
@@ -160,23 +162,23 @@ def build(settings: PumpSettings, grid: Grid) -> ReliableApp:
                 runtime.note(note)
             yield note
 
-    def control_stripes(tps: AbstractSet[Any]) -> set[int]:
+    def control_shards(tps: AbstractSet[Any]) -> set[int]:
         return {tp.partition for tp in tps if tp.topic == names.pump_control_topic}
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: AbstractSet[Any], **kwargs: Any) -> None:
         # awaited by Faust before the rebalance completes: no new owner starts before we stop
-        await runtime.release(control_stripes(revoked))
+        await runtime.release(control_shards(revoked))
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: AbstractSet[Any], **kwargs: Any) -> None:
-        gained = await runtime.own(control_stripes(set(app.consumer.assignment())))
-        for stripe in gained:
-            note = acquired(stripe, runtime.pump_id)
+        gained = await runtime.own(control_shards(set(app.consumer.assignment())))
+        for shard in gained:
+            note = acquired(shard, runtime.pump_id)
             try:
-                await app.producer.send(control.get_topic_name(), note.pump.encode(), note.to_bytes(), stripe, None, None)
+                await app.producer.send(control.get_topic_name(), note.pump.encode(), note.to_bytes(), shard, None, None)
             except Exception as e:  # an audit note must never block shipping
-                log.warning("cannot write the ownership note of stripe %s: %s", stripe, e)
+                log.warning("cannot write the ownership note of shard %s: %s", shard, e)
 
     @app.timer(settings.pump_metrics_interval_s)
     async def refresh_metrics() -> None:
@@ -192,11 +194,11 @@ def build(settings: PumpSettings, grid: Grid) -> ReliableApp:
 
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
-        body = {"grid": runtime.ready, "owned_stripes": sorted(runtime.drainer.owned)}
+        body = {"grid": runtime.ready, "owned_shards": sorted(runtime.drainer.owned)}
         return web.json(body, status=200 if runtime.ready else 503)
 
-    @app.page("/stripes")
-    async def stripes(web: Any, request: Any) -> Any:
+    @app.page("/shards")
+    async def shards(web: Any, request: Any) -> Any:
         return web.json(
             {
                 "pump": runtime.pump_id,

@@ -1,7 +1,7 @@
-"""The embedded mode's pump: every stripe of an in-process grid -> the in-process channel.
+"""The embedded mode's pump: every journal of an in-process grid -> the in-process channel.
 
 ``spacegrid up`` runs :func:`run_embedded` as an asyncio task next to the unit and the
-writer. Same shipping function as the Kafka pump; one process owns every stripe.
+writer. Same shipping functions as the Kafka pump; one process owns every shard.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import functools
 
+from data_pump.journal_shipping import refresh_unshipped, ship_shard
 from data_pump.local_channel import LocalChannel
 from data_pump.metrics import PumpMetrics
-from data_pump.ownership import StripeDrainer
-from data_pump.shipping import drain_stripe
+from data_pump.ownership import SHARDS, ShardDrainer
 from grid_config.ports import Grid
 
 
@@ -22,24 +22,22 @@ async def run_embedded(
     stop: asyncio.Event,
     *,
     batch_size: int = 500,
-    idle_s: float = 0.02,
     metrics: PumpMetrics | None = None,
     metrics_interval_s: float = 1.0,
 ) -> None:
     """Ship from ``grid`` into ``channel`` until ``stop`` is set (or the task is cancelled).
 
-    On stop every stripe finishes (or rolls back) its batch in flight before returning, so
-    nothing is half-shipped; records still in the grid stay there.
+    On stop every journal finishes (or abandons unstored) its batch in flight before
+    returning, so nothing is half-shipped; what was not shipped stays in the journals.
     """
     metrics = metrics or PumpMetrics()
-    loop = functools.partial(
-        _drain, grid, channel, batch_size=batch_size, idle_s=idle_s, metrics=metrics
-    )
-    drainer = StripeDrainer(loop, on_change=metrics.owned.set)
-    await drainer.own(range(grid.names.stripes))
+    log = grid.change_log
+    loop = functools.partial(_ship, grid, channel, batch_size=batch_size, metrics=metrics)
+    drainer = ShardDrainer(loop, on_change=metrics.owned.set)
+    await drainer.own(range(SHARDS))
     try:
         while not stop.is_set():
-            metrics.record_backlog(await grid.backlog())
+            await refresh_unshipped(log, metrics, drainer.owned, SHARDS)
             try:
                 await asyncio.wait_for(stop.wait(), metrics_interval_s)
             except asyncio.TimeoutError:
@@ -48,16 +46,8 @@ async def run_embedded(
         await asyncio.shield(drainer.release_all())
 
 
-async def _drain(
-    grid: Grid,
-    channel: LocalChannel,
-    stripe: int,
-    stop: asyncio.Event,
-    *,
-    batch_size: int,
-    idle_s: float,
-    metrics: PumpMetrics,
-) -> None:
-    await drain_stripe(
-        grid, grid.names, channel, stripe, stop, batch_size=batch_size, idle_s=idle_s, metrics=metrics
-    )
+async def _ship(grid: Grid, channel: LocalChannel, shard: int, stop: asyncio.Event, *, batch_size: int,
+                metrics: PumpMetrics) -> None:
+    log = grid.change_log
+    await ship_shard(log, grid.names, channel, shard, SHARDS, stop, batch_size=batch_size, metrics=metrics,
+                     on_shipped=log.shipped)

@@ -246,3 +246,50 @@ async def ship_partition(shipper: PartitionShipper, stop: asyncio.Event, *, max_
             break  # stopped while failing: nothing was stored, the next owner re-ships
     if shipper.metrics is not None:
         shipper.metrics.record_head(shipper.source, None)
+
+
+def shard_partitions(change_log: ChangeLog, shard: int, shards: int) -> list[tuple[str, int]]:
+    """The (map, partition) journals of one pump shard: partitions ``p`` with ``p % shards == shard``."""
+    return [(m, p) for m in change_log.journaled_maps
+            for p in range(shard, change_log.partition_count, shards)]
+
+
+async def ship_shard(
+    change_log: ChangeLog,
+    names: Names,
+    publisher: Publisher,
+    shard: int,
+    shards: int,
+    stop: asyncio.Event,
+    *,
+    batch_size: int = 500,
+    max_backoff_s: float = 5.0,
+    metrics: PumpMetrics | None = None,
+    on_shipped: Shipped | None = None,
+) -> None:
+    """Ship every journal of one shard until ``stop`` is set (one reader per journal)."""
+    shippers = [
+        PartitionShipper(change_log, names, publisher, m, p, batch_size=batch_size, metrics=metrics,
+                         on_shipped=on_shipped)
+        for m, p in shard_partitions(change_log, shard, shards)
+    ]
+    await asyncio.gather(*(ship_partition(s, stop, max_backoff_s=max_backoff_s) for s in shippers))
+
+
+async def refresh_unshipped(change_log: ChangeLog, metrics: PumpMetrics, shards: frozenset[int], total: int,
+                            concurrency: int = 32) -> None:
+    """Set the un-shipped and fill gauges of every journaled map from the owned journals' bounds."""
+    parts = [mp for shard in sorted(shards) for mp in shard_partitions(change_log, shard, total)]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def unshipped(map_name: str, partition: int) -> tuple[str, int]:
+        async with gate:
+            bounds = await change_log.bounds(map_name, partition)
+        position = metrics.positions.get((map_name, partition), bounds.oldest)
+        return map_name, max(0, bounds.newest + 1 - max(position, bounds.oldest))
+
+    per_map: dict[str, list[int]] = {m: [] for m in change_log.journaled_maps}
+    for map_name, count in await asyncio.gather(*(unshipped(m, p) for m, p in parts)):
+        per_map[map_name].append(count)
+    for map_name, counts in per_map.items():
+        metrics.record_unshipped(map_name, sum(counts), max(counts, default=0) / change_log.capacity(map_name))

@@ -1,18 +1,19 @@
-"""The pump's topics: the change stream's (grid_config.topics) plus the stripe-control topic."""
+"""The pump's topics: the change stream's (grid_config.topics) plus the shard-control topic."""
 
 from __future__ import annotations
 
 from data_pump.errors import PumpError
+from data_pump.ownership import SHARDS
 from data_pump.settings import PumpSettings
 from grid_config.topics import TopicSpec, change_topics, durable_config
 from grid_config.topics import ensure_topics as ensure_all
 
 
 def pump_topics(settings: PumpSettings) -> list[TopicSpec]:
-    """Entity and dead-letter topics, then the control topic (one partition per stripe; last)."""
+    """Entity and dead-letter topics, then the control topic (one partition per shard; last)."""
     control = TopicSpec(
         settings.names.pump_control_topic,
-        settings.names.stripes,
+        SHARDS,
         settings.kafka_replication,
         durable_config(settings.kafka_replication),
     )
@@ -26,5 +27,5 @@ async def ensure_topics(bootstrap: list[str], specs: list[TopicSpec], timeout_s:
     if partitions.get(control.name) != control.partitions:
         raise PumpError(
             f"control topic {control.name} has {partitions.get(control.name)} partitions, "
-            f"expected one per outbox stripe ({control.partitions})"
+            f"expected one per pump shard ({control.partitions})"
         )

@@ -73,6 +73,10 @@ class ChangeLog(abc.ABC):
         """The partition ``key`` lives in (the same in every map)."""
 
     @abc.abstractmethod
+    def capacity(self, map_name: str) -> int:
+        """Entries one partition's journal of ``map_name`` holds before overwriting."""
+
+    @abc.abstractmethod
     async def bounds(self, map_name: str, partition: int) -> JournalBounds:
         """Oldest and newest sequence still in this journal."""
 
@@ -93,6 +97,11 @@ class ChangeLog(abc.ABC):
     @abc.abstractmethod
     async def store_position(self, map_name: str, partition: int, next_seq: int) -> None:
         """Remember that everything before ``next_seq`` was shipped (after Kafka's ack)."""
+
+    @abc.abstractmethod
+    async def shipped(self, map_name: str, partition: int, count: int) -> None:
+        """``count`` entries of this journal were shipped (after storing the position):
+        the writes' budget for this journal grows back by as much (G7)."""
 
     @abc.abstractmethod
     async def keys_in_partition(self, map_name: str, partition: int) -> list[str]:

@@ -91,4 +91,5 @@ class Names:
 
     @property
     def pump_control_topic(self) -> str:
-        return f"{self.namespace}spacegrid.pump-stripes"
+        """Pumps split the journals by their group assignment of this topic's partitions."""
+        return f"{self.namespace}spacegrid.pump-shards"
