@@ -24,6 +24,8 @@ from grid_config.ports import Grid
 
 #: the ``spacegrid up`` admin route that runs this check in-process (embedded mode)
 ADMIN_DRIFT_ROUTE = "/admin/drift"
+#: the ``spacegrid up`` admin route that re-ships drifted entities (``verify --repair``)
+ADMIN_REPAIR_ROUTE = "/admin/drift/repair"
 #: file under SPACEGRID_CACHE_DIR holding the operator token (mode 0600), written by ``up``
 OPERATOR_TOKEN_FILE = "operator-token"
 #: how many ids of each category a report lists (counts are always complete)
@@ -51,6 +53,8 @@ class KindDrift:
     stale: int = 0
     extra: int = 0
     examples: dict[str, list[str]] = field(default_factory=lambda: {"missing": [], "stale": [], "extra": []})
+    #: every missing or stale id (what a repair re-ships); not part of the report
+    drifted: list[str] = field(default_factory=list, repr=False)
 
     @property
     def converged(self) -> bool:
@@ -58,6 +62,8 @@ class KindDrift:
 
     def _note(self, what: str, entity_id: str) -> None:
         setattr(self, what, getattr(self, what) + 1)
+        if what != "extra":
+            self.drifted.append(entity_id)
         if len(self.examples[what]) < SAMPLE:
             self.examples[what].append(entity_id)
 
@@ -93,7 +99,8 @@ class DriftReport:
         return all(k.converged for k in self.kinds)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"converged": self.converged, "kinds": [asdict(k) for k in self.kinds]}
+        kinds = [{k: v for k, v in asdict(kind).items() if k != "drifted"} for kind in self.kinds]
+        return {"converged": self.converged, "kinds": kinds}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "DriftReport":
@@ -154,3 +161,16 @@ async def drift(grid: Grid, names: Names, sink: Sink) -> DriftReport:
         db_prints = [Fingerprint(r.id, r.version, checksum(r.state), r.deleted) async for r in sink.read_entities(kind)]
         kinds.append(compare(kind, grid_prints, db_prints))
     return DriftReport(kinds)
+
+
+async def repair(grid: Grid, names: Names, sink: Sink) -> dict[str, int]:
+    """Re-ship the grid's current state of every missing or stale entity (G4).
+
+    Through the normal pipeline: each entity's current value is appended to its map's
+    journal again (the same path a journal gap's repair takes), so the pump ships it and
+    the writers apply it. ``extra`` rows (in the database, not in the grid) have no grid
+    state to ship and stay reported. Returns the entities re-shipped per kind.
+    """
+    report = await drift(grid, names, sink)
+    return {k.kind: await grid.change_log.reship(names.entity_map(k.kind), k.drifted) if k.drifted else 0
+            for k in report.kinds}

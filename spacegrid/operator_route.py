@@ -1,4 +1,4 @@
-"""The embedded mode's operator-only drift route (G4): ``GET /admin/drift``.
+"""The embedded mode's operator-only drift routes (G4): ``GET /admin/drift``, ``POST /admin/drift/repair``.
 
 The grid of ``spacegrid up`` lives inside its process, so ``spacegrid verify`` cannot
 open it; it asks ``up`` instead. The route is not for shop admins: it answers only to
@@ -17,7 +17,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from data_writer.drift import ADMIN_DRIFT_ROUTE, OPERATOR_TOKEN_FILE, drift
+from data_writer.drift import ADMIN_DRIFT_ROUTE, ADMIN_REPAIR_ROUTE, OPERATOR_TOKEN_FILE, drift, repair
 from data_writer.ports import Sink
 from grid_config.names import Names
 from grid_config.ports import Grid
@@ -41,7 +41,7 @@ def write_operator_token(cache_dir: Path) -> tuple[str, Path]:
 
 
 def add_drift_route(app: web.Application, grid: Grid, names: Names, sink: Sink, cache_dir: Path) -> None:
-    """Register ``GET /admin/drift`` and the token file's lifetime (start to shutdown)."""
+    """Register ``GET /admin/drift``, ``POST /admin/drift/repair`` and the token file's lifetime."""
     held: dict[str, str] = {}
 
     async def token_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -57,17 +57,28 @@ def add_drift_route(app: web.Application, grid: Grid, names: Names, sink: Sink, 
             except OSError:
                 pass
 
-    async def drift_handler(request: web.Request) -> web.Response:
+    def refused(request: web.Request) -> web.Response | None:
         token = held.get("token")
         given = request.headers.get("Authorization", "")
-        if not token or not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return problem_response(
-                401, "Operator token required",
-                f"send 'Authorization: Bearer <token>' with the token from SPACEGRID_CACHE_DIR/{OPERATOR_TOKEN_FILE}",
-                "unauthorized", headers={"WWW-Authenticate": "Bearer"},
-            )
+        if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+        return problem_response(
+            401, "Operator token required",
+            f"send 'Authorization: Bearer <token>' with the token from SPACEGRID_CACHE_DIR/{OPERATOR_TOKEN_FILE}",
+            "unauthorized", headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    async def drift_handler(request: web.Request) -> web.Response:
+        if (denied := refused(request)) is not None:
+            return denied
         report = await drift(grid, names, sink)
         return web.json_response(report.to_dict())
 
+    async def repair_handler(request: web.Request) -> web.Response:
+        if (denied := refused(request)) is not None:
+            return denied
+        return web.json_response({"reshipped": await repair(grid, names, sink)})
+
     app.cleanup_ctx.append(token_ctx)
     app.router.add_get(ADMIN_DRIFT_ROUTE, drift_handler)
+    app.router.add_post(ADMIN_REPAIR_ROUTE, repair_handler)

@@ -1,9 +1,13 @@
-"""``spacegrid verify``: grid vs database drift check; exit 0 only when converged (G4).
+"""``spacegrid verify [--repair]``: grid vs database drift check; exit 0 only when converged (G4).
 
 Against Hazelcast (``SPACEGRID_GRID=hazelcast``) it opens the grid and the database
 itself. In the embedded mode the grid lives inside the ``spacegrid up`` process, so it
-asks that process (``GET /admin/drift`` on SPACEGRID_HTTP_HOST:PORT) with the operator
-token ``up`` wrote into ``SPACEGRID_CACHE_DIR/operator-token``.
+asks that process (``/admin/drift`` on SPACEGRID_HTTP_HOST:PORT) with the operator token
+``up`` wrote into ``SPACEGRID_CACHE_DIR/operator-token``.
+
+``--repair`` re-ships the grid's current state of every missing or stale entity through
+the normal pipeline (journal -> pump -> Kafka -> writer), then re-checks until converged
+or ``--wait`` seconds passed.
 """
 
 from __future__ import annotations
@@ -12,14 +16,21 @@ import argparse
 import asyncio
 import json
 import sys
+import time
+from typing import Any
 
 EXIT_CONVERGED, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+#: how long --repair waits for the pipeline by default (write-behind needs a moment)
+REPAIR_WAIT_S = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="S",
-                        help="re-check until converged or S seconds passed (write-behind needs a moment)")
+    parser.add_argument("--wait", type=float, default=None, metavar="S",
+                        help="re-check until converged or S seconds passed "
+                             f"(default 0; {REPAIR_WAIT_S:.0f} with --repair)")
+    parser.add_argument("--repair", action="store_true",
+                        help="re-ship every missing or stale entity from the grid, then re-check")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from grid_config.settings import load
 
     settings = load(WriterSettings)
+    wait = args.wait if args.wait is not None else (REPAIR_WAIT_S if args.repair else 0.0)
+    side = _Hazelcast(settings) if settings.grid == "hazelcast" else _Embedded(settings)
     try:
-        report = asyncio.run(_check_until(settings, args.wait))
+        report = asyncio.run(_verify(side, args.repair, wait))
     except Exception as e:  # noqa: BLE001 - one clear line for the operator
         print(f"verify failed: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -39,44 +52,83 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CONVERGED if report.converged else EXIT_DRIFT
 
 
-async def _check_until(settings, wait_s: float):  # type: ignore[no-untyped-def]
-    import time
-
+async def _verify(side: Any, repair: bool, wait_s: float) -> Any:
     deadline = time.monotonic() + wait_s
-    while True:
-        report = await (_hazelcast(settings) if settings.grid == "hazelcast" else _embedded(settings))
-        if report.converged or time.monotonic() >= deadline:
-            return report
-        await asyncio.sleep(1.0)
+    async with side:
+        report = await side.drift()
+        if repair and not report.converged:
+            counts = await side.repair()
+            print("re-shipped " + ", ".join(f"{n} {kind}" for kind, n in counts.items()), file=sys.stderr)
+        while not report.converged and time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            report = await side.drift()
+        return report
 
 
-async def _hazelcast(settings):  # type: ignore[no-untyped-def]
-    from data_writer.drift import drift
-    from spacegrid.bootstrap import open_grid, open_sink
+class _Hazelcast:
+    """The grid and the database, opened here."""
 
-    grid = open_grid(settings, "verify")
-    sink = open_sink(settings, retry_budget_s=10.0)
-    await grid.start()
-    try:
-        return await drift(grid, settings.names, sink)
-    finally:
-        await sink.close()
-        await grid.close()
+    def __init__(self, settings: Any) -> None:
+        from spacegrid.bootstrap import open_grid, open_sink
+
+        self.grid = open_grid(settings, "verify")
+        self.sink = open_sink(settings, retry_budget_s=10.0)
+        self.names = settings.names
+
+    async def __aenter__(self) -> "_Hazelcast":
+        await self.grid.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.sink.close()
+        await self.grid.close()
+
+    async def drift(self) -> Any:
+        from data_writer.drift import drift
+
+        return await drift(self.grid, self.names, self.sink)
+
+    async def repair(self) -> dict[str, int]:
+        from data_writer.drift import repair
+
+        return await repair(self.grid, self.names, self.sink)
 
 
-async def _embedded(settings):  # type: ignore[no-untyped-def]
-    import aiohttp
+class _Embedded:
+    """The ``spacegrid up`` process, asked over its operator routes."""
 
-    from data_writer.drift import ADMIN_DRIFT_ROUTE, OPERATOR_TOKEN_FILE, DriftReport
+    def __init__(self, settings: Any) -> None:
+        from data_writer.drift import OPERATOR_TOKEN_FILE
 
-    token_file = settings.cache_dir / OPERATOR_TOKEN_FILE
-    if not token_file.exists():
-        raise RuntimeError(f"no operator token at {token_file}: is `spacegrid up` running with this SPACEGRID_CACHE_DIR?")
-    token = token_file.read_text().strip()
-    url = f"http://{settings.http_host}:{settings.http_port}{ADMIN_DRIFT_ROUTE}"
-    timeout = aiohttp.ClientTimeout(total=120, connect=5)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+        self.base = f"http://{settings.http_host}:{settings.http_port}"
+        self.token_file = settings.cache_dir / OPERATOR_TOKEN_FILE
+        self.session: Any = None
+
+    async def __aenter__(self) -> "_Embedded":
+        import aiohttp
+
+        if not self.token_file.exists():
+            raise RuntimeError(f"no operator token at {self.token_file}: "
+                               "is `spacegrid up` running with this SPACEGRID_CACHE_DIR?")
+        headers = {"Authorization": f"Bearer {self.token_file.read_text().strip()}"}
+        self.session = aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=120, connect=5))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+
+    async def _call(self, method: str, route: str) -> Any:
+        async with self.session.request(method, f"{self.base}{route}") as resp:
             if resp.status != 200:
-                raise RuntimeError(f"{url} answered {resp.status}: {(await resp.text())[:300]}")
-            return DriftReport.from_dict(await resp.json())
+                raise RuntimeError(f"{self.base}{route} answered {resp.status}: {(await resp.text())[:300]}")
+            return await resp.json()
+
+    async def drift(self) -> Any:
+        from data_writer.drift import ADMIN_DRIFT_ROUTE, DriftReport
+
+        return DriftReport.from_dict(await self._call("GET", ADMIN_DRIFT_ROUTE))
+
+    async def repair(self) -> dict[str, int]:
+        from data_writer.drift import ADMIN_REPAIR_ROUTE
+
+        return (await self._call("POST", ADMIN_REPAIR_ROUTE))["reshipped"]
