@@ -46,6 +46,7 @@ FACTORY_ID = 7311
 STOCK_HOLD = 1
 STOCK_RELEASE = 2
 STOCK_SETTLE = 3
+# 4 CREDITS_TAKE, 5 CREDITS_GIVE: grid_config/credit_processors.py (never reuse an id)
 
 Outcome = Literal["held", "short", "missing", "released", "settled", "absent"]
 
@@ -237,5 +238,10 @@ class StockSettle(StockProcessor):
 
 def data_serializable_factories() -> dict[int, dict[int, type[IdentifiedDataSerializable]]]:
     """The client option ``data_serializable_factories``; only needed to *read* these objects
-    back (results are plain strings, so execute_on_key works without it)."""
-    return {FACTORY_ID: {c.CLASS_ID: c for c in (StockHold, StockRelease, StockSettle)}}
+    back (results are plain strings, so execute_on_key works without it). Covers every
+    class of the factory, the journal-credit processors (:mod:`grid_config.credit_processors`,
+    ids 4 and 5) included."""
+    from grid_config.credit_processors import CreditsGive, CreditsTake  # imports this module
+
+    classes: tuple[type[Any], ...] = (StockHold, StockRelease, StockSettle, CreditsTake, CreditsGive)
+    return {FACTORY_ID: {c.CLASS_ID: c for c in classes}}

@@ -54,6 +54,11 @@ class Names:
         return f"{self.namespace}login-attempts"
 
     @property
+    def journal_credits(self) -> str:
+        """G7 journal credits: ``"<map name>#<partition>"`` -> {"credits": c} (decision 0018)."""
+        return f"{self.namespace}journal-credits"
+
+    @property
     def id_generator(self) -> str:
         return f"{self.namespace}ids"
 

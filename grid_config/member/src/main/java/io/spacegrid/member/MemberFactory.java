@@ -15,6 +15,8 @@ public final class MemberFactory implements DataSerializableFactory {
     public static final int STOCK_HOLD = 1;
     public static final int STOCK_RELEASE = 2;
     public static final int STOCK_SETTLE = 3;
+    public static final int CREDITS_TAKE = 4;
+    public static final int CREDITS_GIVE = 5;
 
     @Override
     public IdentifiedDataSerializable create(int classId) {
@@ -22,6 +24,8 @@ public final class MemberFactory implements DataSerializableFactory {
             case STOCK_HOLD -> new StockHold();
             case STOCK_RELEASE -> new StockRelease();
             case STOCK_SETTLE -> new StockSettle();
+            case CREDITS_TAKE -> new CreditsTake();
+            case CREDITS_GIVE -> new CreditsGive();
             default -> null; // Hazelcast reports an unknown class id itself
         };
     }
