@@ -121,3 +121,28 @@ async def test_a_write_from_another_thread_wakes_a_waiting_read() -> None:
     got = await asyncio.wait_for(poll, timeout=5)
     thread.join()
     assert [c.key for c in got.changes] == ["k"]
+
+
+def test_journaled_maps_have_a_journal_on_the_members_and_positions_none() -> None:
+    """Names.journaled_maps and the event-journal sections of hazelcast.yaml agree."""
+    from fnmatch import fnmatchcase
+    from pathlib import Path
+
+    import yaml
+
+    import grid_config
+
+    config = yaml.safe_load((Path(grid_config.__file__).parent / "hazelcast.yaml").read_text())["hazelcast"]["map"]
+
+    def section(map_name: str) -> dict:
+        hits = [v for pattern, v in config.items() if pattern != "default" and fnmatchcase(map_name, pattern)]
+        assert len(hits) <= 1, map_name
+        return hits[0] if hits else config["default"]
+
+    names = Names(namespace="t1-")
+    for m in names.journaled_maps:
+        assert section(m).get("event-journal", {}).get("enabled") is True, m
+        assert section(m).get("time-to-live-seconds", 0) == 0, m
+    positions = section(names.journal_positions)
+    assert "event-journal" not in positions and positions.get("time-to-live-seconds", 0) == 0
+    assert positions["backup-count"] == 1
