@@ -6,10 +6,18 @@ with the map's backups. Sequences are per (map, partition) and only grow; a jour
 its newest ``capacity`` entries and silently overwrites older ones, so a reader that fell
 behind sees a gap (:attr:`JournalRead.lost`), which G7 exists to prevent.
 
-Two adapters: the in-process one (:mod:`grid_config.local_grid`, same semantics:
-per-partition sequences, capacity, overwrite) and the Hazelcast one (the IMap event
-journal read over the client protocol, :mod:`grid_config.hazelcast_journal`). One
-contract suite (``tests/contract/change_log_contract.py``) runs on both.
+Two adapters, each reached as ``grid.change_log`` of its grid: the in-process one
+(:mod:`grid_config.local_change_log`, kept by :class:`~grid_config.local_grid.LocalGrid`;
+same semantics: per-partition sequences, capacity, overwrite) and the Hazelcast one
+(:mod:`grid_config.hazelcast_change_log`: the IMap event journal read over the client
+protocol, :mod:`grid_config.hazelcast_journal`). Which maps are journaled is given to the
+grid (default ``Names.journaled_maps``), never named by an adapter. One contract suite
+(``tests/contract/change_log_contract.py``) runs on both.
+
+What appends: every write that changes a journaled map (transaction commit, put,
+put_if_absent that stored, replace_if_same that replaced, delete of a present key, each
+key of put_all), one entry each; a write that changes nothing appends nothing. A
+``put_all`` (the reader's cold start) is journaled too, so it ships again.
 
 The pump stores how far it shipped each (map, partition) in the grid itself
 (:meth:`ChangeLog.store_position`), only after Kafka acknowledged, so a pump killed at
@@ -60,13 +68,16 @@ class JournalBounds:
 class ChangeLog(abc.ABC):
     """The journals of the entity maps, the pump's stored positions, re-shipping."""
 
-    #: the journaled maps (entity maps: users, products, orders)
+    #: the journaled maps, as given to the grid (default ``Names.journaled_maps``); every
+    #: method taking a ``map_name`` refuses another map with ValueError
     journaled_maps: tuple[str, ...]
 
     @property
     @abc.abstractmethod
     def partition_count(self) -> int:
-        """Partitions per map (the same for every map)."""
+        """Partitions per map (the same for every map).
+
+        Hazelcast knows it only once connected (GridUnavailable before)."""
 
     @abc.abstractmethod
     def partition_of(self, key: str) -> int:
@@ -86,6 +97,10 @@ class ChangeLog(abc.ABC):
     ) -> JournalRead:
         """Entries from ``start_seq`` on (at most ``max_items``), oldest first.
 
+        A start older than the oldest entry held reads from that one (``lost > 0``); a start
+        beyond the end reads nothing (``next_seq == start_seq``, ``lost == 0``), or, when
+        waiting, the next entry written, with ``lost < 0`` (the journal is behind the reader:
+        recreated). Adapters may return fewer than ``max_items`` (Hazelcast: 1,000 per read).
         ``wait=True`` returns only once at least one entry exists at or after
         ``start_seq`` (a long poll; cancel the awaiting task to stop waiting).
         """
@@ -105,7 +120,7 @@ class ChangeLog(abc.ABC):
 
     @abc.abstractmethod
     async def keys_in_partition(self, map_name: str, partition: int) -> list[str]:
-        """Every key of ``map_name`` in ``partition`` (gap repair)."""
+        """Every key of ``map_name`` in ``partition`` (gap repair; on Hazelcast O(map size))."""
 
     @abc.abstractmethod
     async def reship(self, map_name: str, keys: Sequence[str]) -> int:
@@ -113,5 +128,6 @@ class ChangeLog(abc.ABC):
 
         How lost or drifted entities are shipped again (gap repair, ``verify --repair``):
         the value is rewritten unchanged only if nobody changed it meanwhile (a concurrent
-        write journals itself), so a re-ship never steps a key back.
+        write journals itself), so a re-ship never steps a key back. Absent keys append
+        nothing: a removal lost in a gap is not repaired here (``verify`` sees the row).
         """

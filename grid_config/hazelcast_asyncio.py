@@ -106,6 +106,11 @@ class AsyncioSide:
             raise GridUnavailable("Hazelcast client lost the cluster; reconnecting")
         return client
 
+    def client(self) -> Any:
+        """The started asyncio client, for modules speaking its protocol directly
+        (:mod:`grid_config.hazelcast_journal`); GridUnavailable when not connected."""
+        return self._live_client()
+
     async def _revive(self, dead: Any) -> None:
         try:
             fresh = await self._new_client()

@@ -307,7 +307,12 @@ class HazelcastGrid(Grid):
         connect_timeout_s: float = 5.0,
         operation_timeout_s: float = 5.0,
         tx_workers: int = 16,
+        journaled_maps: Iterable[str] | None = None,
     ) -> None:
+        """``journaled_maps`` (default ``names.journaled_maps``): the maps :attr:`change_log`
+        reads; each needs an ``event-journal`` in the members' configuration."""
+        from grid_config.hazelcast_change_log import HazelcastChangeLog  # it imports this module
+
         self.settings = settings
         self.names = names
         self.near_cache_maps = tuple(near_cache_maps if near_cache_maps is not None else (names.products,))
@@ -327,6 +332,17 @@ class HazelcastGrid(Grid):
         #: reads, queries and single-key writes: the asyncio client, on the event loop
         self._aio = AsyncioSide(settings, self.near_cache_maps, connect_timeout_s, operation_timeout_s,
                                 _translate, _is_driver_error)
+        #: the change-log port over the entity maps' event journals (shares the asyncio client)
+        self.change_log = HazelcastChangeLog(self, names.journaled_maps if journaled_maps is None else journaled_maps)
+
+    @property
+    def asyncio_side(self) -> AsyncioSide:
+        """The asyncio client half (the change log reads journals through its client)."""
+        return self._aio
+
+    @property
+    def operation_timeout_s(self) -> float:
+        return self._op_timeout_s
 
     # ---- lifecycle ------------------------------------------------------------------
     def _new_client(self) -> Any:
@@ -492,6 +508,16 @@ class HazelcastGrid(Grid):
 
     async def size(self, map_name: str) -> int:
         return int(await self._aio.on_map(map_name, lambda m: m.size()))
+
+    async def stored_without_near_cache(self, map_name: str, keys: Sequence[str]) -> dict[str, Any]:
+        """Stored values (``HazelcastJsonValue``, absent keys left out) as the members hold
+        them now: through the classic client, which has no near cache, with ``get_all``,
+        which does not park behind transaction locks. For compare-and-sets that must not
+        start from a stale near-cached value (the change log's re-ship)."""
+        if not keys:
+            return {}
+        found = await self._call(lambda c: c.get_map(map_name).get_all(list(keys)))
+        return {k: v for k, v in dict(found).items() if v is not None}
 
     # ---- single-key writes ---------------------------------------------------------------
     async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None:

@@ -12,6 +12,11 @@ Backlog (G7): each outbox stripe is a deque bounded by ``ceil(backlog_limit / st
 counting both the records waiting in the stripe and the records taken from it but not
 yet committed (in flight), so a rollback can always put them back. ``backlog()`` reports
 the same sum over all stripes: every change record still held by the grid.
+
+Change log: ``grid.change_log`` (:class:`~grid_config.local_change_log.LocalChangeLog`)
+keeps an event journal per partition of each journaled map (``Names.journaled_maps`` unless
+given). Every effective write to such a map appends one entry under the same lock as the
+write (:meth:`LocalGrid._journal`); a write that changes nothing appends nothing.
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import orjson
 
 from grid_config.errors import BacklogFull
 from grid_config.events import ChangeEvent
+from grid_config.local_change_log import DEFAULT_CAPACITY, DEFAULT_PARTITIONS, LocalChangeLog
 from grid_config.names import Names
 from grid_config.ports import ChangeBatch, Grid, Page, Tx, UndecodableRecord, Value, id_order
 
@@ -125,7 +131,18 @@ class _LocalChangeBatch(ChangeBatch):
 class LocalGrid(Grid):
     """The grid in one process: dicts, one lock, bounded outbox deques."""
 
-    def __init__(self, names: Names, backlog_limit: int) -> None:
+    def __init__(
+        self,
+        names: Names,
+        backlog_limit: int,
+        *,
+        journaled_maps: Iterable[str] | None = None,
+        partitions: int = DEFAULT_PARTITIONS,
+        journal_capacity: int | Mapping[str, int] = DEFAULT_CAPACITY,
+    ) -> None:
+        """``journaled_maps`` (default: ``names.journaled_maps``), ``partitions`` and
+        ``journal_capacity`` (slots per partition; one int or per map name) shape
+        :attr:`change_log`, mirroring the members' ``event-journal`` configuration."""
         if backlog_limit < 1:
             raise ValueError("backlog_limit must be >= 1")
         self.names = names
@@ -137,6 +154,12 @@ class LocalGrid(Grid):
         self._maps: dict[str, dict[str, _Entry]] = {}
         self._stripes = [_Stripe() for _ in range(names.stripes)]
         self._last_id = 0
+        self.change_log = LocalChangeLog(
+            self,
+            names.journaled_maps if journaled_maps is None else journaled_maps,
+            partitions=partitions,
+            capacity=journal_capacity,
+        )
 
     # ---- internals (call with the lock held) ------------------------------------
     def _map(self, map_name: str) -> dict[str, _Entry]:
@@ -161,6 +184,10 @@ class LocalGrid(Grid):
         for k in dead:
             del m[k]
         return [(k, e.data) for k, e in m.items()]
+
+    def _journal(self, map_name: str, key: str, new: bytes | None, old: _Entry | None) -> None:
+        """Append the write just made to ``map_name``'s journal (a no-op for other maps)."""
+        self.change_log.append(map_name, key, new, None if old is None else old.data)
 
     @staticmethod
     def _deadline(ttl_s: float | None) -> float | None:
@@ -219,7 +246,9 @@ class LocalGrid(Grid):
     async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None:
         data = _encode(value)
         with self._lock:
+            old = self._live(map_name, key)
             self._map(map_name)[key] = _Entry(data, self._deadline(ttl_s))
+            self._journal(map_name, key, data, old)
 
     async def put_if_absent(
         self, map_name: str, key: str, value: Value, ttl_s: float | None = None
@@ -230,6 +259,7 @@ class LocalGrid(Grid):
             if existing is not None:
                 return orjson.loads(existing.data)
             self._map(map_name)[key] = _Entry(data, self._deadline(ttl_s))
+            self._journal(map_name, key, data, None)
             return None
 
     async def replace_if_same(self, map_name: str, key: str, expected: Value, new: Value) -> bool:
@@ -239,16 +269,23 @@ class LocalGrid(Grid):
             if existing is None or existing.data != old_data:
                 return False
             existing.data = new_data  # keeps its TTL, as Hazelcast's replace does
+            self.change_log.append(map_name, key, new_data, old_data)
             return True
 
     async def delete(self, map_name: str, key: str) -> None:
         with self._lock:
-            self._map(map_name).pop(key, None)
+            old = self._live(map_name, key)
+            if old is not None:
+                del self._map(map_name)[key]
+                self._journal(map_name, key, None, old)
 
     async def put_all(self, map_name: str, entries: Mapping[str, Value]) -> None:
         encoded = {k: _Entry(_encode(v)) for k, v in entries.items()}
         with self._lock:
-            self._map(map_name).update(encoded)
+            for key, entry in encoded.items():
+                old = self._live(map_name, key)
+                self._map(map_name)[key] = entry
+                self._journal(map_name, key, entry.data, old)
 
     # ---- ids and transactions ------------------------------------------------------
     async def new_id(self) -> str:
@@ -263,10 +300,14 @@ class LocalGrid(Grid):
             tx = _LocalTx(self)
             result = work(tx)
             for (map_name, key), data in tx.writes.items():
+                old = self._live(map_name, key)
                 if data is None:
-                    self._map(map_name).pop(key, None)
+                    if old is not None:
+                        del self._map(map_name)[key]
+                        self._journal(map_name, key, None, old)
                 else:
                     self._map(map_name)[key] = _Entry(data)
+                    self._journal(map_name, key, data, old)
             for stripe, raw in tx.records:
                 self._stripes[stripe].waiting.append(raw)
             return result

@@ -69,6 +69,26 @@ class Names:
             raise ValueError(f"{map_name!r} is not an entity map of namespace {self.namespace!r}")
         return kind
 
+    # the change record: the entity maps' event journals and the pump's positions in them
+    @property
+    def journaled_maps(self) -> tuple[str, ...]:
+        """The entity maps: the maps whose event journal is the change record (G2).
+
+        Kept in step with the ``event-journal`` sections of ``hazelcast.yaml`` (a map
+        listed here without a journal there is refused by the members). Which entity maps
+        exist changes with the data model (stock is being merged into products), so
+        adapters take this tuple as an argument instead of naming maps themselves.
+        """
+        return (self.users, self.products, self.stock, self.orders)
+
+    @property
+    def journal_positions(self) -> str:
+        """The pump's stored position per journal: ``"<map>#<partition>"`` -> ``{"next": n}``.
+
+        Not journaled itself (a position write is not an entity change).
+        """
+        return f"{self.namespace}journal-positions"
+
     def entity_map(self, kind: str) -> str:
         if kind not in KINDS:
             raise ValueError(f"unknown entity kind {kind!r}")

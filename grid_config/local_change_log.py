@@ -1,0 +1,221 @@
+"""In-process adapter of the change-log port: the journals of :class:`~grid_config.local_grid.LocalGrid`.
+
+Same semantics as Hazelcast's IMap event journal (what :mod:`grid_config.hazelcast_change_log`
+reads), so the contract suite holds both to one behaviour and the pump can be tested
+without a cluster:
+
+* one journal per (journaled map, partition); a key's partition is ``crc32(key) % partitions``
+  (Hazelcast hashes differently, but each adapter is consistent with itself and callers
+  only ever ask :meth:`LocalChangeLog.partition_of`);
+* sequences start at 0 and only grow; a journal keeps its newest ``capacity`` entries and
+  silently overwrites the oldest ones (a ring);
+* the grid appends one entry (key, new value or None, old value) per effective write, in
+  the same critical section as the write (:meth:`LocalChangeLog.append`, called by the
+  grid with its lock held); a write that changes nothing appends nothing;
+* a read clamps its start into ``[oldest, newest + 1]`` and reports
+  ``lost = next_seq - read_count - start_seq`` for a non-empty read (0 and
+  ``next_seq == start_seq`` for an empty one), exactly like the member.
+
+Not mirrored: an entry expiring (a TTL on a journaled map) is not journaled here, while
+Hazelcast journals an EXPIRED event. Journaled maps carry no TTL (see ``hazelcast.yaml``).
+
+Memory: at most ``capacity`` entries per partition of each journaled map (default 256 x
+271 partitions); entries share their value bytes with the map, so the extra cost is mostly
+old values that are no longer stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import orjson
+
+from grid_config.change_log import ChangeLog, JournalBounds, JournalChange, JournalRead
+
+if TYPE_CHECKING:
+    from grid_config.local_grid import LocalGrid
+
+#: Hazelcast's default partition count
+DEFAULT_PARTITIONS = 271
+#: slots per partition: the hot maps' share in hazelcast.yaml (69,376 / 271)
+DEFAULT_CAPACITY = 256
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    new: bytes | None  # canonical JSON as the grid stores it; None: removed
+    old: bytes | None
+
+
+def _wake(fut: "asyncio.Future[None]") -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _Journal:
+    """One (map, partition) ring; guarded by the grid's lock."""
+
+    __slots__ = ("entries", "next_seq", "waiters")
+
+    def __init__(self, capacity: int) -> None:
+        self.entries: deque[_Entry] = deque(maxlen=capacity)
+        self.next_seq = 0
+        self.waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    @property
+    def oldest(self) -> int:
+        return self.next_seq - len(self.entries)
+
+    def append(self, entry: _Entry) -> None:
+        self.entries.append(entry)  # a full deque drops its oldest entry: the overwrite
+        self.next_seq += 1
+        waiters, self.waiters = self.waiters, []
+        for loop, fut in waiters:
+            # the writer may run on another thread (embedded helpers in worker threads)
+            try:
+                loop.call_soon_threadsafe(_wake, fut)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
+
+
+class LocalChangeLog(ChangeLog):
+    """The journals of one :class:`LocalGrid`, sharing its lock; positions in a dict."""
+
+    def __init__(
+        self,
+        grid: "LocalGrid",
+        journaled_maps: Iterable[str],
+        *,
+        partitions: int = DEFAULT_PARTITIONS,
+        capacity: int | Mapping[str, int] = DEFAULT_CAPACITY,
+    ) -> None:
+        """``capacity``: slots per partition, for every map or per map name (others: 256)."""
+        self.journaled_maps = tuple(journaled_maps)
+        if partitions < 1:
+            raise ValueError("partitions must be >= 1")
+        per_map = capacity if isinstance(capacity, Mapping) else {m: capacity for m in self.journaled_maps}
+        self._capacity = {m: per_map.get(m, DEFAULT_CAPACITY) for m in self.journaled_maps}
+        if any(c < 1 for c in self._capacity.values()):
+            raise ValueError("journal capacity must be >= 1")
+        self._grid = grid
+        self._lock = grid._lock
+        self._partitions = partitions
+        self._journals: dict[tuple[str, int], _Journal] = {}
+        self._positions: dict[tuple[str, int], int] = {}
+
+    # ---- the grid's side (lock held) ------------------------------------------------
+    def append(self, map_name: str, key: str, new: bytes | None, old: bytes | None) -> None:
+        """Record one effective write; the grid calls it with its lock held, after the write."""
+        if map_name in self._capacity:
+            self._journal(map_name, self.partition_of(key)).append(_Entry(key, new, old))
+
+    def _journal(self, map_name: str, partition: int) -> _Journal:
+        journal = self._journals.get((map_name, partition))
+        if journal is None:
+            journal = self._journals[(map_name, partition)] = _Journal(self._capacity[map_name])
+        return journal
+
+    def _check(self, map_name: str, partition: int) -> None:
+        if map_name not in self._capacity:
+            raise ValueError(f"map {map_name!r} has no journal (journaled: {', '.join(self.journaled_maps)})")
+        if not 0 <= partition < self._partitions:
+            raise ValueError(f"partition {partition} is not in [0, {self._partitions})")
+
+    # ---- the port ----------------------------------------------------------------------
+    @property
+    def partition_count(self) -> int:
+        return self._partitions
+
+    def partition_of(self, key: str) -> int:
+        return zlib.crc32(key.encode()) % self._partitions
+
+    async def bounds(self, map_name: str, partition: int) -> JournalBounds:
+        self._check(map_name, partition)
+        with self._lock:
+            journal = self._journal(map_name, partition)
+            return JournalBounds(journal.oldest, journal.next_seq - 1)
+
+    async def read(
+        self, map_name: str, partition: int, start_seq: int, max_items: int = 500, wait: bool = False
+    ) -> JournalRead:
+        self._check(map_name, partition)
+        if start_seq < 0 or max_items < 1:
+            raise ValueError("need start_seq >= 0 and max_items >= 1")
+        loop = asyncio.get_running_loop()
+        start = start_seq
+        clamped = False
+        while True:
+            with self._lock:
+                journal = self._journal(map_name, partition)
+                # the member's clamp, once, before waiting: a reader beyond the end steps
+                # back to it (lost < 0 then: the journal is behind the reader); a late reader
+                # jumps to the oldest entry held, also if overwrites happened while it waited
+                if not clamped:
+                    start, clamped = min(start, journal.next_seq), True
+                start = max(start, journal.oldest)
+                if start < journal.next_seq or not wait:
+                    skip = start - journal.oldest
+                    taken = list(itertools.islice(journal.entries, skip, skip + max_items))
+                    break
+                waiter = (loop, loop.create_future())
+                journal.waiters.append(waiter)
+            try:
+                await waiter[1]
+            finally:
+                with self._lock:
+                    if waiter in journal.waiters:  # cancelled before a write woke it
+                        journal.waiters.remove(waiter)
+        if not taken:
+            return JournalRead(start_seq=start_seq, next_seq=start_seq, changes=[], lost=0)
+        changes = [
+            JournalChange(seq=start + i, key=e.key, value=_load(e.new), old=_load(e.old))
+            for i, e in enumerate(taken)
+        ]
+        next_seq = start + len(taken)
+        return JournalRead(start_seq=start_seq, next_seq=next_seq, changes=changes,
+                           lost=next_seq - len(taken) - start_seq)
+
+    async def position(self, map_name: str, partition: int) -> int | None:
+        self._check(map_name, partition)
+        with self._lock:
+            return self._positions.get((map_name, partition))
+
+    async def store_position(self, map_name: str, partition: int, next_seq: int) -> None:
+        self._check(map_name, partition)
+        if next_seq < 0:
+            raise ValueError("next_seq must be >= 0")
+        with self._lock:
+            self._positions[(map_name, partition)] = next_seq
+
+    async def keys_in_partition(self, map_name: str, partition: int) -> list[str]:
+        self._check(map_name, partition)
+        with self._lock:
+            items = self._grid._live_items(map_name)
+        return [k for k, _ in items if self.partition_of(k) == partition]
+
+    async def reship(self, map_name: str, keys: Sequence[str]) -> int:
+        """Append each present key's current value (old == new), atomically per key.
+
+        Under the grid's lock a key cannot change between reading and appending, which is
+        what Hazelcast's ``replace_if_same(key, v, v)`` achieves with a compare-and-set.
+        Absent keys append nothing (a removal cannot be re-shipped from the map).
+        """
+        self._check(map_name, 0)
+        appended = 0
+        for key in keys:
+            with self._lock:
+                entry = self._grid._live(map_name, key)
+                if entry is not None:
+                    self.append(map_name, key, entry.data, entry.data)
+                    appended += 1
+        return appended
+
+
+def _load(data: bytes | None) -> dict | None:
+    return None if data is None else orjson.loads(data)

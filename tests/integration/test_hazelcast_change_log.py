@@ -1,0 +1,97 @@
+"""The change-log contract on the Hazelcast adapter (the 3-member harness cluster), plus its own promises.
+
+Map names end in the patterns of grid_config/hazelcast.yaml that enable the journal
+(``*users``, ``*products``, ``*stock``, ``*orders``; the test-only ``*journal-tiny``, 10
+slots per partition).
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Sequence
+
+import pytest
+
+from grid_config.errors import GridUnavailable
+from grid_config.hazelcast_grid import HazelcastGrid
+from grid_config.names import Names
+from grid_config.ports import Grid
+from tests.contract.change_log_contract import ChangeLogContract, GridFactory, same_partition_keys
+from tests.integration.test_hazelcast_grid_contract import settings_for
+
+pytestmark = pytest.mark.integration
+
+
+class TestHazelcastChangeLogContract(ChangeLogContract):
+    @pytest.fixture
+    async def grid_factory(self, hazelcast_cluster: Any) -> AsyncIterator[GridFactory]:
+        made: list[Grid] = []
+
+        async def make(names: Names, journaled_maps: Sequence[str]) -> Grid:
+            grid = HazelcastGrid(settings_for(hazelcast_cluster, 10_000, names.stripes), names,
+                                 journaled_maps=journaled_maps)
+            await grid.start()
+            made.append(grid)
+            return grid
+
+        yield make
+        for grid in made:
+            await grid.close()
+
+
+@pytest.fixture
+async def hz_grid(hazelcast_cluster: Any, namespace: str) -> AsyncIterator[HazelcastGrid]:
+    names = Names(namespace=namespace, stripes=4)
+    grid = HazelcastGrid(settings_for(hazelcast_cluster, 10_000, 4), names)
+    await grid.start()
+    yield grid
+    await grid.close()
+
+
+async def test_partitions_are_the_members(hz_grid: HazelcastGrid) -> None:
+    log = hz_grid.change_log
+    assert log.journaled_maps == hz_grid.names.journaled_maps
+    assert log.partition_count == 271
+    client = hz_grid.asyncio_side.client()
+    for key in ("1", "p-42"):
+        assert log.partition_of(key) == await client.partition_service.get_partition_id(key)
+
+
+async def test_positions_are_json_documents_in_their_own_map(hz_grid: HazelcastGrid) -> None:
+    n = hz_grid.names
+    await hz_grid.change_log.store_position(n.orders, 17, 42)
+    stored = await hz_grid.asyncio_side.get_stored(n.journal_positions, [f"{n.orders}#17"])
+    assert stored[f"{n.orders}#17"].loads() == {"next": 42}
+
+
+async def test_reship_reads_past_a_stale_near_cache(hazelcast_cluster: Any, hz_grid: HazelcastGrid) -> None:
+    """products is near-cached: another client's write the cache has not heard of yet must
+    not make the re-ship compare against the old value (and silently skip the key)."""
+    n = hz_grid.names
+    log = hz_grid.change_log
+    key = same_partition_keys(log, 1)[0]
+    await hz_grid.put(n.products, key, {"id": key, "version": 1})
+    assert await hz_grid.get(n.products, key) == {"id": key, "version": 1}  # cached now
+    # make the near cache stale on purpose: put the old value back after a newer write
+    # (no await in between, so no invalidation event can be handled in between either)
+    proxy = await hz_grid.asyncio_side.map(n.products)
+    cache, key_data = proxy._near_cache, proxy._to_data(key)
+    stale = cache[key_data]
+    await hz_grid.put(n.products, key, {"id": key, "version": 2})
+    cache[key_data] = stale
+    assert await hz_grid.get(n.products, key) == {"id": key, "version": 1}
+    p = log.partition_of(key)
+    start = (await log.bounds(n.products, p)).newest + 1
+    assert await log.reship(n.products, [key]) == 1
+    got = (await log.read(n.products, p, start)).changes
+    assert [(c.value, c.old) for c in got] == [({"id": key, "version": 2}, {"id": key, "version": 2})]
+
+
+async def test_a_closed_grid_is_unavailable(hazelcast_cluster: Any, namespace: str) -> None:
+    names = Names(namespace=namespace)
+    grid = HazelcastGrid(settings_for(hazelcast_cluster, 10_000, 8), names)
+    with pytest.raises(GridUnavailable):
+        await grid.change_log.bounds(names.orders, 0)
+    await grid.start()
+    await grid.close()
+    with pytest.raises(GridUnavailable):
+        grid.change_log.partition_of("1")
