@@ -39,7 +39,8 @@ import orjson
 from grid_config import hazelcast_journal as journal
 from grid_config.change_log import ChangeLog, JournalBounds, JournalChange, JournalRead
 from grid_config.errors import GridError, GridUnavailable
-from grid_config.hazelcast_grid import _decode, _is_driver_error, _translate
+from grid_config.hazelcast_grid import _decode, _is_driver_error, _load, _translate
+from grid_config.journal import journal_of
 from grid_config.ports import Value
 
 if TYPE_CHECKING:
@@ -127,6 +128,14 @@ class HazelcastChangeLog(ChangeLog):
                                          old=_document(e.old_value, map_name, e.seq)))
         return JournalRead(start_seq=batch.start_seq, next_seq=batch.next_seq, changes=changes, lost=batch.lost)
 
+    def capacity(self, map_name: str) -> int:
+        self._check(map_name)
+        return journal_of(map_name, self._grid.names.namespace).slots
+
+    async def shipped(self, map_name: str, partition: int, count: int) -> None:
+        self._check(map_name, partition)
+        await self._grid.give_credits(map_name, partition, count)
+
     async def position(self, map_name: str, partition: int) -> int | None:
         self._check(map_name, partition)
         key = position_key(map_name, partition)
@@ -182,11 +191,11 @@ def _partition_table(ask: Callable[[], int]) -> int:
 
 
 def _document(stored: Any, map_name: str, seq: int) -> Value | None:
-    """A journal value as the grid's reads return it."""
+    """A journal value as stored: with its change stamp (the pump ships it)."""
     from hazelcast.core import HazelcastJsonValue
 
     if stored is None:
         return None
     if not isinstance(stored, HazelcastJsonValue):
         raise GridError(f"journal {map_name} entry {seq}: a {type(stored).__name__}, not a JSON document")
-    return _decode(stored)
+    return _load(stored)

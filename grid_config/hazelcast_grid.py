@@ -1,14 +1,19 @@
 """Hazelcast adapter of the grid port, on the classic hazelcast-python-client (5.7).
 
-Why the classic client: it has transactions (the asyncio client does not), and G1 needs
-the entity writes and their change records in one transaction. Its non-transactional
+Why the classic client: it has transactions (the asyncio client does not), which the
+write path still uses for multi-key units of work (the entry-processor work removes
+them). Every entity write appends its change record to its map's event journal in the
+same partition operation (read by :mod:`grid_config.hazelcast_change_log`). Its non-transactional
 calls return ``hazelcast.future.Future``; :func:`_bridge` turns them into asyncio
 futures without a thread per call. Its transactions are bound to the thread that began
 them, so a whole unit of work (:meth:`HazelcastGrid.transact`) runs in one worker of a
 bounded thread pool. Reads, queries and single-key writes go through a second client on
 the asyncio API (:mod:`grid_config.hazelcast_asyncio`), on the event loop itself, which
-also holds the near caches. The outbox is *written* transactionally but *read* without a
-transaction (see :meth:`HazelcastGrid.take_changes` for why).
+also holds the near caches.
+
+G7: before a transaction commits, it takes one journal credit per (map, partition) entry
+it will append (decision 0018), so no journal ever holds more than its bound of
+un-shipped entries; a refused credit rolls the transaction back with BacklogFull.
 
 Values are stored as :class:`~hazelcast.core.HazelcastJsonValue` (canonical orjson, sorted
 keys) so members evaluate predicates server-side. Paging orders by numeric id: for keys
@@ -33,19 +38,19 @@ from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, Ty
 
 import orjson
 
-from grid_config.errors import BacklogFull, GridError, GridUnavailable, OutboxDisturbed, TransactionConflict
-from grid_config.events import ChangeEvent, in_entity_order
+from grid_config.credit_processors import CreditAnswer, CreditsGive, CreditsTake
+from grid_config.errors import BacklogFull, GridError, GridUnavailable, TransactionConflict
+from grid_config.events import stamped, unstamped
 from grid_config.hazelcast_asyncio import AsyncioSide
+from grid_config.journal import credit_key, journal_of
 from grid_config.names import Names
-from grid_config.ports import ChangeBatch, Grid, Page, Tx, UndecodableRecord, Value, id_order
+from grid_config.ports import Grid, Page, Tx, Value, id_order
 from grid_config.settings import CommonSettings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 SORT_FIELD = "_sk"
-#: how old a stripe-size snapshot may be for a transaction to skip its size call (G7)
-SNAPSHOT_TTL_S = 1.0
 _MAX_SK = 2**63
 
 
@@ -66,12 +71,19 @@ def _encode(key: str, value: Value) -> Any:
     return HazelcastJsonValue(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode())
 
 
-def _decode(stored: Any) -> Value | None:
+def _load(stored: Any) -> Value | None:
+    """A stored document as stored (with its change stamp): what the journals carry."""
     if stored is None:
         return None
     value = orjson.loads(stored.to_string())
     value.pop(SORT_FIELD, None)
     return value
+
+
+def _decode(stored: Any) -> Value | None:
+    """A stored document as the space's readers see it (without its change stamp)."""
+    value = _load(stored)
+    return None if value is None else unstamped(value)
 
 
 # ---- error translation: the one place ---------------------------------------------------
@@ -154,12 +166,11 @@ def _rollback_quietly(tx: Any) -> None:
 class _HazelcastTx(Tx):
     """The unit of work's view of one Hazelcast transaction (runs on the transaction's thread)."""
 
-    def __init__(self, grid: "HazelcastGrid", tx: Any) -> None:
+    def __init__(self, grid: "HazelcastGrid", tx: Any, request_id: str) -> None:
         self._grid = grid
         self._tx = tx
+        self._request_id = request_id
         self._maps: dict[str, Any] = {}
-        self._queues: dict[int, Any] = {}
-        self._stripe_size: dict[int, int | None] = {}
         self.touched: dict[str, set[str]] = {}
 
     def _map(self, name: str) -> Any:
@@ -172,128 +183,14 @@ class _HazelcastTx(Tx):
         return _decode(self._map(map_name).get_for_update(key))
 
     def put(self, map_name: str, key: str, value: Value) -> None:
+        if map_name in self._grid.change_log.journaled_maps:
+            value = stamped(value, self._request_id)
         self._map(map_name).set(key, _encode(key, value))
         self.touched.setdefault(map_name, set()).add(key)
 
     def delete(self, map_name: str, key: str) -> None:
         self._map(map_name).delete(key)
         self.touched.setdefault(map_name, set()).add(key)
-
-    def record(self, event: ChangeEvent) -> None:
-        stripe = self._grid.names.stripe_of(event.id)
-        queue = self._queues.get(stripe)
-        if queue is None:
-            queue = self._queues[stripe] = self._tx.get_queue(self._grid.names.outbox(stripe))
-            # one size call per stripe and transaction (our own offers are counted locally),
-            # skipped when a fresh snapshot shows the stripe far below its bound
-            self._stripe_size[stripe] = None if self._grid._far_below_bound(stripe) else queue.size()
-        known = self._stripe_size[stripe]
-        if known is not None and known >= self._grid.stripe_bound:
-            raise BacklogFull(f"outbox stripe {stripe} holds {self._grid.stripe_bound} records (its bound)")
-        # a bytearray is stored as a Java byte[] (bytes would be pickled by the client)
-        if not queue.offer(bytearray(event.to_bytes()), 0):
-            raise BacklogFull(f"outbox stripe {stripe} is at its configured max-size")
-        if known is not None:
-            self._stripe_size[stripe] = known + 1
-        self._grid._offered_since_snapshot[stripe] += 1
-
-
-# ---- outbox records as serialized Data (no client-side deserialization, never unpickled) ----
-_BYTE_ARRAY_TYPE = -12  # Hazelcast's serialization type id of byte[]
-
-
-def _stored_payload(stored: bytes) -> bytes | None:
-    """The record inside a serialized outbox item (a byte[]), or None for any other type.
-
-    Layout of a heap Data: partition hash (4), type id (4), then for byte[] its length (4)
-    and the bytes, big endian.
-    """
-    if len(stored) < 12 or int.from_bytes(stored[4:8], "big", signed=True) != _BYTE_ARRAY_TYPE:
-        return None
-    size = int.from_bytes(stored[8:12], "big", signed=True)
-    return stored[12 : 12 + size] if size >= 0 else b""
-
-
-def _decode_record(stored: bytes) -> tuple[bytes, ChangeEvent | None, UndecodableRecord | None]:
-    payload = _stored_payload(stored)
-    if payload is None:
-        kind = int.from_bytes(stored[4:8], "big", signed=True) if len(stored) >= 8 else None
-        return stored, None, UndecodableRecord(
-            raw=stored, error=f"outbox item of serialization type {kind}, not a byte[] record (not deserialized)")
-    try:
-        return payload, ChangeEvent.from_bytes(payload), None
-    except Exception as e:  # noqa: BLE001 - any decoding failure makes it poison
-        return payload, None, UndecodableRecord(raw=payload, error=f"{type(e).__name__}: {e}")
-
-
-class _HazelcastChangeBatch(ChangeBatch):
-    """Records read from the head of one stripe; :meth:`commit` removes exactly them.
-
-    Nothing is reserved on the members, so a taker that dies leaves nothing behind: its
-    records simply stay at the head of the stripe (see :meth:`HazelcastGrid.take_changes`).
-    """
-
-    def __init__(self, grid: "HazelcastGrid", stripe: int, stored: list[bytes], at_head: bool) -> None:
-        self._grid = grid
-        self._stripe = stripe
-        self._stored = stored
-        self._at_head = at_head
-        self._done = False
-        self.events = []
-        self.poison = []
-        for item in stored:
-            _, event, bad = _decode_record(item)
-            if event is not None:
-                self.events.append(event)
-            else:
-                self.poison.append(bad)  # type: ignore[arg-type]
-        # two-phase commits can append one entity's records out of version order: restore it
-        self.events = in_entity_order(self.events)
-
-    async def commit(self) -> None:
-        from hazelcast.protocol.codec import queue_compare_and_remove_all_codec, queue_drain_to_max_size_codec
-        from hazelcast.serialization.data import Data
-
-        if self._done:
-            return
-        self._done = True
-        stored, grid, queue_name = self._stored, self._grid, self._grid.names.outbox(self._stripe)
-        try:
-            if not stored:
-                return
-            if not self._at_head:
-                # records of an earlier open/rolled-back batch precede it: remove by value
-                # (O(queue x batch) on the member, fine for this rare in-process case)
-                await grid._queue_call(queue_name, queue_compare_and_remove_all_codec,
-                                       [Data(bytearray(x)) for x in stored])
-                return
-            # the batch is the head of the stripe (appends only go to the tail): remove it
-            # by position, O(batch) on the member, and check what came out
-            removed = await grid._queue_call(queue_name, queue_drain_to_max_size_codec, len(stored))
-        finally:
-            grid._release_held(self._stripe, stored)
-        got = [bytes(d.buffer) for d in removed]
-        if got == stored:
-            return
-        expected = Counter(stored)
-        extra = []
-        for item in got:
-            if expected[item] > 0:
-                expected[item] -= 1
-            else:
-                extra.append(_decode_record(item)[0])
-        if extra:
-            raise OutboxDisturbed(
-                f"outbox stripe {self._stripe}: committing removed {len(extra)} records this batch "
-                "had not taken (a second taker on the stripe, or a late removal)", extra)
-        log.warning("outbox stripe %s: %d records of the batch were already gone at commit",
-                    self._stripe, len(stored) - len(got))
-
-    async def rollback(self) -> None:
-        if not self._done:
-            self._done = True
-            self._grid._release_held(self._stripe, self._stored)
-
 
 class HazelcastGrid(Grid):
     """The grid on a Hazelcast cluster (classic client, near cache on product reads)."""
@@ -316,19 +213,12 @@ class HazelcastGrid(Grid):
         self.settings = settings
         self.names = names
         self.near_cache_maps = tuple(near_cache_maps if near_cache_maps is not None else (names.products,))
-        self.stripe_bound = -(-settings.backlog_limit // names.stripes)
         self._connect_timeout_s = connect_timeout_s
         self._op_timeout_s = operation_timeout_s
         self._client: Any = None
         self._tx_pool = concurrent.futures.ThreadPoolExecutor(tx_workers, thread_name_prefix="hz-tx")
-        #: records of open batches, per stripe: hidden from this process's later takes
-        self._held: dict[int, Counter[bytes]] = {}
         self._taker_lock = threading.Lock()
         self._closed = False
-        #: G7 fast path: stripe sizes seen by backlog() (monotonic time, size) and the
-        #: records this process offered since; see _far_below_bound
-        self._stripe_snapshot: dict[int, tuple[float, int]] = {}
-        self._offered_since_snapshot: Counter[int] = Counter()
         #: reads, queries and single-key writes: the asyncio client, on the event loop
         self._aio = AsyncioSide(settings, self.near_cache_maps, connect_timeout_s, operation_timeout_s,
                                 _translate, _is_driver_error)
@@ -522,19 +412,23 @@ class HazelcastGrid(Grid):
     # ---- single-key writes ---------------------------------------------------------------
     async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None:
         data = _encode(key, value)
+        await self._take_credit(map_name, key)
         await self._aio.on_map(map_name, lambda m: m.set(key, data, ttl=ttl_s))
 
     async def put_if_absent(
         self, map_name: str, key: str, value: Value, ttl_s: float | None = None
     ) -> Value | None:
         data = _encode(key, value)
+        await self._take_credit(map_name, key)  # may be unused (key present): the safe side
         return _decode(await self._aio.on_map(map_name, lambda m: m.put_if_absent(key, data, ttl=ttl_s)))
 
     async def replace_if_same(self, map_name: str, key: str, expected: Value, new: Value) -> bool:
         old_data, new_data = _encode(key, expected), _encode(key, new)
+        await self._take_credit(map_name, key)
         return bool(await self._aio.on_map(map_name, lambda m: m.replace_if_same(key, old_data, new_data)))
 
     async def delete(self, map_name: str, key: str) -> None:
+        await self._take_credit(map_name, key)
         await self._aio.on_map(map_name, lambda m: m.delete(key))
 
     async def put_all(self, map_name: str, entries: Mapping[str, Value]) -> None:
@@ -547,8 +441,9 @@ class HazelcastGrid(Grid):
     async def new_id(self) -> str:
         return str(await self._call(lambda c: c.get_flake_id_generator(self.names.id_generator).new_id()))
 
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
-        """Run ``work`` in a TWO_PHASE transaction, entirely on one worker thread."""
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0, request_id: str = "") -> T:
+        """Run ``work`` in a TWO_PHASE transaction, entirely on one worker thread; take the
+        journal credits of its writes before committing (G7)."""
         client = self._live_client()
         views: list[_HazelcastTx] = []
 
@@ -558,9 +453,10 @@ class HazelcastGrid(Grid):
             tx = client.new_transaction(timeout=timeout_s, durability=1, type=TWO_PHASE)
             tx.begin()
             try:
-                view = _HazelcastTx(self, tx)
+                view = _HazelcastTx(self, tx, request_id)
                 views.append(view)
                 result = work(view)
+                self._take_credits_blocking(client, view.touched)
             except BaseException:
                 _rollback_quietly(tx)
                 raise
@@ -570,7 +466,8 @@ class HazelcastGrid(Grid):
                 # the commit may have been applied on the members (or part-applied, then
                 # finished from the backup log): never a "conflict, safe to retry" -- a
                 # retried unit of work could apply the change twice. Reported as failed
-                # (503); if it did commit, its change records are in the outbox and ship.
+                # (503); if it did commit, its changes are in the journals and ship (the
+                # credits it took stay taken: the safe side).
                 _rollback_quietly(tx)
                 if isinstance(e, Exception):
                     raise GridUnavailable(f"transaction commit failed, outcome unknown: {type(e).__name__}: {e}") from e
@@ -583,6 +480,50 @@ class HazelcastGrid(Grid):
             if views:  # on the loop, where the asyncio client's near cache lives
                 self._invalidate_near_caches(views[0].touched)
 
+    # ---- G7 journal credits (decision 0018) ----------------------------------------------
+    def _credit_needs(self, client: Any, touched: Mapping[str, Iterable[str]]) -> Counter[tuple[str, int]]:
+        """Journal entries a write of ``touched`` keys appends, per (map, partition)."""
+        partitions = client.partition_service
+        return Counter((m, partitions.get_partition_id(k)) for m, keys in touched.items()
+                       if m in self.change_log.journaled_maps for k in keys)
+
+    def _bound(self, map_name: str) -> int:
+        return journal_of(map_name, self.names.namespace).bound
+
+    def _take_credits_blocking(self, client: Any, touched: Mapping[str, Iterable[str]]) -> None:
+        """Take every credit the writes need, in parallel, all or none (on a worker thread).
+
+        A refusal gives back what was taken and raises BacklogFull: those writes must not
+        happen while a journal holds its bound of un-shipped entries.
+        """
+        needs = self._credit_needs(client, touched)
+        if not needs:
+            return
+        credits = client.get_map(self.names.journal_credits)
+        futures = {mp: credits.execute_on_key(credit_key(*mp), CreditsTake(n, self._bound(mp[0])))
+                   for mp, n in needs.items()}
+        answers = {mp: CreditAnswer.from_json(f.result()) for mp, f in futures.items()}
+        refused = [mp for mp, a in answers.items() if not a.taken]
+        if refused:
+            for mp, a in answers.items():
+                if a.taken:
+                    credits.execute_on_key(credit_key(*mp), CreditsGive(needs[mp], self._bound(mp[0]))).result()
+            raise BacklogFull("journal " + ", ".join(f"{m}#{p}" for m, p in refused)
+                              + " holds its bound of un-shipped changes")
+
+    async def _take_credit(self, map_name: str, key: str) -> None:
+        """One credit for a single-key write to a journaled map (BacklogFull when refused)."""
+        if map_name in self.change_log.journaled_maps:
+            client = self._live_client()
+            await self._on_thread(self._tx_pool, lambda: self._take_credits_blocking(client, {map_name: [key]}))
+
+    async def give_credits(self, map_name: str, partition: int, count: int) -> None:
+        """The pump shipped ``count`` entries of this journal: their credits return."""
+        answer = await self._call(lambda c: c.get_map(self.names.journal_credits).execute_on_key(
+            credit_key(map_name, partition), CreditsGive(count, self._bound(map_name))))
+        if CreditAnswer.from_json(answer).capped:
+            log.debug("journal %s#%s: gave back more credits than were taken", map_name, partition)
+
     def _invalidate_near_caches(self, touched: Mapping[str, set[str]]) -> None:
         """Transactional writes bypass the near cache: drop the written keys from it.
 
@@ -592,93 +533,3 @@ class HazelcastGrid(Grid):
             keys = touched.get(map_name)
             if keys:
                 self._aio.invalidate(map_name, keys)
-
-    # ---- outbox -------------------------------------------------------------------------------
-    async def backlog(self) -> int:
-        asked_at = time.monotonic()
-        sizes = await asyncio.gather(
-            *(self._call(lambda c, q=q: c.get_queue(q).size()) for q in self.names.outboxes)
-        )
-        for stripe, size in enumerate(sizes):
-            self._stripe_snapshot[stripe] = (asked_at, int(size))
-            self._offered_since_snapshot[stripe] = 0
-        return int(sum(sizes))
-
-    def _far_below_bound(self, stripe: int) -> bool:
-        """Whether a transaction may skip its stripe-size round trip (a G7 fast path).
-
-        True only when a snapshot from :meth:`backlog` (which the unit's write gate
-        refreshes every 200 ms under writes) is at most SNAPSHOT_TTL_S old and the stripe
-        then held, plus what this process offered since, less than half its bound. The
-        bound can then only be passed if other processes add more than half a stripe's
-        bound (default 12,500 records) to one stripe within that second; the queue's
-        ``max-size`` on the members stays the hard limit. Small bounds (tests, a limit
-        of one record per stripe) always take the exact path.
-        """
-        snapshot = self._stripe_snapshot.get(stripe)
-        if snapshot is None or time.monotonic() - snapshot[0] > SNAPSHOT_TTL_S:
-            return False
-        return snapshot[1] + self._offered_since_snapshot[stripe] < self.stripe_bound // 2
-
-    def _release_held(self, stripe: int, raw: list[bytes]) -> None:
-        with self._taker_lock:
-            held = self._held.get(stripe)
-            if held is not None:
-                held.subtract(raw)
-                for item in [k for k, n in held.items() if n <= 0]:
-                    del held[item]
-
-    async def take_changes(self, stripe: int, max_items: int) -> ChangeBatch:
-        """Read up to ``max_items`` records at the head of a stripe without removing them.
-
-        Why not a transactional ``poll``: a transactional poll *reserves* the item on the
-        partition owner, and when the taking client is SIGKILLed while a poll is in flight,
-        the member rolls the client's transaction back before that poll's reservation
-        lands; the reservation then belongs to no live transaction and the record is gone
-        for good (invisible to ``size``, ``iterator`` and every later poll). Measured: 10-12
-        of 20,000 records lost over 15 SIGKILLs of a taker. So the taker reads the head
-        (``iterator``: the whole stripe, at most its bound) and :meth:`ChangeBatch.commit`
-        removes the shipped records once Kafka acknowledged them: by position
-        (``drain_to``, checked against what was shipped; anything removed that the batch
-        had not taken comes back in :class:`OutboxDisturbed`) when the batch was the head
-        of the stripe, else by value (``remove_all``, O(queue x batch) on the member: 0.47 s
-        for 8 x 2,500 records, against O(batch) by position). A taker that dies leaves its
-        records where they were.
-
-        The price: records are not hidden from *other processes* while a batch is open, so
-        each stripe needs a single taker at a time (the pumps' stripe ownership ensures
-        it); within this process, records of open batches are skipped by later takes.
-        Undecodable records come back in ``poison`` (they are removed on commit as well);
-        so do items that are not byte[] records: they are never deserialized (the client
-        would unpickle them).
-        """
-        from hazelcast.protocol.codec import queue_iterator_codec
-
-        queue_name = self.names.outbox(stripe)
-        items = await self._queue_call(queue_name, queue_iterator_codec)
-        stored: list[bytes] = []
-        with self._taker_lock:
-            held = self._held.setdefault(stripe, Counter())
-            at_head = not held  # nothing of an open batch precedes what this take reads
-            skip = Counter(held)
-            for data in items:
-                item = bytes(data.buffer)
-                if skip[item] > 0:
-                    skip[item] -= 1
-                    continue
-                stored.append(item)
-                if len(stored) >= max_items:
-                    break
-            held.update(stored)
-        return _HazelcastChangeBatch(self, stripe, stored, at_head)
-
-    async def _queue_call(self, queue_name: str, codec: Any, *args: Any) -> Any:
-        """One queue operation on serialized items (``Data``), skipping the client's
-        deserialization: outbox records are read as bytes, never unpickled, and the pump
-        does not pay two object conversions per record (iterator and drain)."""
-
-        def start(client: Any) -> Any:
-            proxy = client.get_queue(queue_name)
-            return proxy._invoke(codec.encode_request(queue_name, *args), codec.decode_response)
-
-        return await self._call(start)

@@ -44,6 +44,7 @@ JOURNALS: dict[str, JournalSize] = {
         JournalSize("products", 271 * 128),
         JournalSize("stock", 271 * 256),
         JournalSize("orders", 271 * 256),
+        JournalSize("journal-tiny", 271 * 10),  # test-only: gaps on purpose
     )
 }
 

@@ -29,13 +29,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import zlib
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import orjson
 
 from grid_config.change_log import ChangeLog, JournalBounds, JournalChange, JournalRead
+from grid_config.credit_processors import give_credits, take_credits
+from grid_config.errors import BacklogFull
 
 if TYPE_CHECKING:
     from grid_config.local_grid import LocalGrid
@@ -108,12 +110,32 @@ class LocalChangeLog(ChangeLog):
         self._partitions = partitions
         self._journals: dict[tuple[str, int], _Journal] = {}
         self._positions: dict[tuple[str, int], int] = {}
+        #: G7 journal credits per (map, partition), as the members keep them (decision 0018)
+        self._credits: dict[tuple[str, int], dict] = {}
 
     # ---- the grid's side (lock held) ------------------------------------------------
     def append(self, map_name: str, key: str, new: bytes | None, old: bytes | None) -> None:
         """Record one effective write; the grid calls it with its lock held, after the write."""
         if map_name in self._capacity:
             self._journal(map_name, self.partition_of(key)).append(_Entry(key, new, old))
+
+    def bound(self, map_name: str) -> int:
+        """G7: un-shipped entries of one partition's journal stay at or below this."""
+        return max(1, self._capacity[map_name] // 2)
+
+    def take_credits(self, writes: Iterable[tuple[str, str]]) -> None:
+        """One credit per write of ``(map, key)`` to a journaled map, all or none (lock held).
+
+        Raises :class:`BacklogFull` (and takes nothing) when a partition's journal holds
+        its bound of un-shipped entries: the write must not happen (G7).
+        """
+        needs = Counter((m, self.partition_of(k)) for m, k in writes if m in self._capacity)
+        answers = {mp: take_credits(self._credits.get(mp), n, self.bound(mp[0])) for mp, n in needs.items()}
+        refused = [f"{m}#{p}" for (m, p), (_, answer) in answers.items() if not answer.taken]
+        if refused:
+            raise BacklogFull(f"journal {', '.join(refused)} holds its bound of un-shipped changes")
+        for mp, (value, _) in answers.items():
+            self._credits[mp] = value  # type: ignore[assignment]
 
     def _journal(self, map_name: str, partition: int) -> _Journal:
         journal = self._journals.get((map_name, partition))
@@ -180,6 +202,17 @@ class LocalChangeLog(ChangeLog):
         next_seq = start + len(taken)
         return JournalRead(start_seq=start_seq, next_seq=next_seq, changes=changes,
                            lost=next_seq - len(taken) - start_seq)
+
+    def capacity(self, map_name: str) -> int:
+        self._check(map_name, 0)
+        return self._capacity[map_name]
+
+    async def shipped(self, map_name: str, partition: int, count: int) -> None:
+        self._check(map_name, partition)
+        with self._lock:
+            value = give_credits(self._credits.get((map_name, partition)), count, self.bound(map_name))[0]
+            if value is not None:
+                self._credits[(map_name, partition)] = value
 
     async def position(self, map_name: str, partition: int) -> int | None:
         self._check(map_name, partition)

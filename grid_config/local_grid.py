@@ -8,34 +8,27 @@ Transactions run ``work(tx)`` synchronously under the lock with staged writes, a
 only if ``work`` returns: atomic and serial, which makes the in-process adapter the
 reference the contract suite holds the Hazelcast adapter to.
 
-Backlog (G7): each outbox stripe is a deque bounded by ``ceil(backlog_limit / stripes)``
-counting both the records waiting in the stripe and the records taken from it but not
-yet committed (in flight), so a rollback can always put them back. ``backlog()`` reports
-the same sum over all stripes: every change record still held by the grid.
-
-Change log: ``grid.change_log`` (:class:`~grid_config.local_change_log.LocalChangeLog`)
-keeps an event journal per partition of each journaled map (``Names.journaled_maps`` unless
-given). Every effective write to such a map appends one entry under the same lock as the
-write (:meth:`LocalGrid._journal`); a write that changes nothing appends nothing.
+Change record (G2): every write to a journaled map appends to that map's journal in the
+same critical section (:mod:`grid_config.local_change_log`, the same semantics as the
+members' event journal), stamped with its time and request id; readers of the space
+never see the stamp. G7: a write that would append to a journal holding its bound of
+un-shipped entries takes no credit and fails with :class:`BacklogFull` (decision 0018).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import orjson
 
-from grid_config.errors import BacklogFull
-from grid_config.events import ChangeEvent
+from grid_config.events import stamped, unstamped
 from grid_config.local_change_log import DEFAULT_CAPACITY, DEFAULT_PARTITIONS, LocalChangeLog
 from grid_config.names import Names
-from grid_config.ports import ChangeBatch, Grid, Page, Tx, UndecodableRecord, Value, id_order
+from grid_config.ports import Grid, Page, Tx, Value, id_order
 
 T = TypeVar("T")
 
@@ -48,6 +41,11 @@ def _encode(value: Value) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
+def _decode(data: bytes) -> Value:
+    """A stored value as the space's readers see it (without its change stamp)."""
+    return unstamped(orjson.loads(data))
+
+
 @dataclass
 class _Entry:
     data: bytes
@@ -57,84 +55,35 @@ class _Entry:
         return self.expires_at is None or now < self.expires_at
 
 
-@dataclass
-class _Stripe:
-    waiting: deque[bytes] = field(default_factory=deque)
-    in_flight: int = 0
-
-    @property
-    def held(self) -> int:
-        return len(self.waiting) + self.in_flight
-
-
 class _LocalTx(Tx):
-    """Stages writes and records; :meth:`LocalGrid.transact` applies them on success."""
+    """Stages writes; :meth:`LocalGrid.transact` applies them on success."""
 
-    def __init__(self, grid: "LocalGrid") -> None:
+    def __init__(self, grid: "LocalGrid", request_id: str) -> None:
         self._grid = grid
+        self._request_id = request_id
         self.writes: dict[tuple[str, str], bytes | None] = {}
-        self.records: list[tuple[int, bytes]] = []
-        self._staged_per_stripe: dict[int, int] = {}
 
     def get(self, map_name: str, key: str) -> Value | None:
         if (map_name, key) in self.writes:
             data = self.writes[(map_name, key)]
-            return None if data is None else orjson.loads(data)
+            return None if data is None else _decode(data)
         return self._grid._read(map_name, key)
 
     def put(self, map_name: str, key: str, value: Value) -> None:
+        if map_name in self._grid.change_log.journaled_maps:
+            value = stamped(value, self._request_id)
         self.writes[(map_name, key)] = _encode(value)
 
     def delete(self, map_name: str, key: str) -> None:
         self.writes[(map_name, key)] = None
 
-    def record(self, event: ChangeEvent) -> None:
-        stripe = self._grid.names.stripe_of(event.id)
-        staged = self._staged_per_stripe.get(stripe, 0)
-        if self._grid._stripes[stripe].held + staged >= self._grid.stripe_bound:
-            raise BacklogFull(
-                f"outbox stripe {stripe} holds {self._grid.stripe_bound} records (its bound)"
-            )
-        self._staged_per_stripe[stripe] = staged + 1
-        self.records.append((stripe, event.to_bytes()))
-
-
-class _LocalChangeBatch(ChangeBatch):
-    def __init__(self, grid: "LocalGrid", stripe: int, raw: list[bytes]) -> None:
-        self._grid = grid
-        self._stripe = stripe
-        self._raw = raw
-        self._done = False
-        self.events = []
-        self.poison = []
-        for r in raw:
-            try:
-                self.events.append(ChangeEvent.from_bytes(r))
-            except Exception as e:  # noqa: BLE001 - any decoding failure makes it poison
-                self.poison.append(UndecodableRecord(raw=r, error=f"{type(e).__name__}: {e}"))
-
-    async def commit(self) -> None:
-        with self._grid._lock:
-            if not self._done:
-                self._done = True
-                self._grid._stripes[self._stripe].in_flight -= len(self._raw)
-
-    async def rollback(self) -> None:
-        with self._grid._lock:
-            if not self._done:
-                self._done = True
-                stripe = self._grid._stripes[self._stripe]
-                stripe.in_flight -= len(self._raw)
-                stripe.waiting.extendleft(reversed(self._raw))
-
 
 class LocalGrid(Grid):
-    """The grid in one process: dicts, one lock, bounded outbox deques."""
+    """The grid in one process: dicts, one lock, bounded journals."""
 
     def __init__(
         self,
         names: Names,
-        backlog_limit: int,
         *,
         journaled_maps: Iterable[str] | None = None,
         partitions: int = DEFAULT_PARTITIONS,
@@ -143,16 +92,11 @@ class LocalGrid(Grid):
         """``journaled_maps`` (default: ``names.journaled_maps``), ``partitions`` and
         ``journal_capacity`` (slots per partition; one int or per map name) shape
         :attr:`change_log`, mirroring the members' ``event-journal`` configuration."""
-        if backlog_limit < 1:
-            raise ValueError("backlog_limit must be >= 1")
         self.names = names
-        self.backlog_limit = backlog_limit
-        self.stripe_bound = math.ceil(backlog_limit / names.stripes)
         # a threading lock (not asyncio): critical sections never await, and embedded
         # helpers running in worker threads stay safe too
         self._lock = threading.RLock()
         self._maps: dict[str, dict[str, _Entry]] = {}
-        self._stripes = [_Stripe() for _ in range(names.stripes)]
         self._last_id = 0
         self.change_log = LocalChangeLog(
             self,
@@ -175,7 +119,7 @@ class LocalGrid(Grid):
 
     def _read(self, map_name: str, key: str) -> Value | None:
         entry = self._live(map_name, key)
-        return None if entry is None else orjson.loads(entry.data)
+        return None if entry is None else _decode(entry.data)
 
     def _live_items(self, map_name: str) -> list[tuple[str, bytes]]:
         now = time.monotonic()
@@ -201,7 +145,7 @@ class LocalGrid(Grid):
     async def get_many(self, map_name: str, keys: Sequence[str]) -> dict[str, Value]:
         with self._lock:
             found = {k: self._live(map_name, k) for k in keys}
-            return {k: orjson.loads(e.data) for k, e in found.items() if e is not None}
+            return {k: _decode(e.data) for k, e in found.items() if e is not None}
 
     async def query(
         self,
@@ -221,7 +165,7 @@ class LocalGrid(Grid):
         page: list[tuple[str, Value]] = []
         wanted = dict(equals or {})
         for key, data in items:
-            value = orjson.loads(data)
+            value = _decode(data)
             if all(value.get(f) == v for f, v in wanted.items()):
                 page.append((key, value))
                 if len(page) > limit:
@@ -235,7 +179,7 @@ class LocalGrid(Grid):
             items = self._live_items(map_name)
         for i in range(0, len(items), batch):
             for key, data in items[i : i + batch]:
-                yield key, orjson.loads(data)
+                yield key, _decode(data)
             await asyncio.sleep(0)
 
     async def size(self, map_name: str) -> int:
@@ -247,6 +191,7 @@ class LocalGrid(Grid):
         data = _encode(value)
         with self._lock:
             old = self._live(map_name, key)
+            self.change_log.take_credits([(map_name, key)])
             self._map(map_name)[key] = _Entry(data, self._deadline(ttl_s))
             self._journal(map_name, key, data, old)
 
@@ -257,7 +202,8 @@ class LocalGrid(Grid):
         with self._lock:
             existing = self._live(map_name, key)
             if existing is not None:
-                return orjson.loads(existing.data)
+                return _decode(existing.data)
+            self.change_log.take_credits([(map_name, key)])
             self._map(map_name)[key] = _Entry(data, self._deadline(ttl_s))
             self._journal(map_name, key, data, None)
             return None
@@ -268,6 +214,7 @@ class LocalGrid(Grid):
             existing = self._live(map_name, key)
             if existing is None or existing.data != old_data:
                 return False
+            self.change_log.take_credits([(map_name, key)])
             existing.data = new_data  # keeps its TTL, as Hazelcast's replace does
             self.change_log.append(map_name, key, new_data, old_data)
             return True
@@ -276,6 +223,7 @@ class LocalGrid(Grid):
         with self._lock:
             old = self._live(map_name, key)
             if old is not None:
+                self.change_log.take_credits([(map_name, key)])
                 del self._map(map_name)[key]
                 self._journal(map_name, key, None, old)
 
@@ -294,11 +242,14 @@ class LocalGrid(Grid):
             self._last_id = max(self._last_id + 1, now)
             return str(self._last_id)
 
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
-        """Run ``work`` under the lock; apply its staged writes and records only if it returns."""
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0, request_id: str = "") -> T:
+        """Run ``work`` under the lock; apply its staged writes only if it returns and every
+        journal they append to has room (G7: all credits taken, else :class:`BacklogFull`)."""
         with self._lock:
-            tx = _LocalTx(self)
+            tx = _LocalTx(self, request_id)
             result = work(tx)
+            self.change_log.take_credits(
+                (m, k) for (m, k), data in tx.writes.items() if data is not None or self._live(m, k) is not None)
             for (map_name, key), data in tx.writes.items():
                 old = self._live(map_name, key)
                 if data is None:
@@ -308,18 +259,4 @@ class LocalGrid(Grid):
                 else:
                     self._map(map_name)[key] = _Entry(data)
                     self._journal(map_name, key, data, old)
-            for stripe, raw in tx.records:
-                self._stripes[stripe].waiting.append(raw)
             return result
-
-    # ---- outbox ----------------------------------------------------------------------
-    async def backlog(self) -> int:
-        with self._lock:
-            return sum(s.held for s in self._stripes)
-
-    async def take_changes(self, stripe: int, max_items: int) -> ChangeBatch:
-        with self._lock:
-            s = self._stripes[stripe]
-            raw = [s.waiting.popleft() for _ in range(min(max_items, len(s.waiting)))]
-            s.in_flight += len(raw)
-        return _LocalChangeBatch(self, stripe, raw)

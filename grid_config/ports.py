@@ -1,25 +1,32 @@
-"""The grid port: everything units, pump, writer and reader need from the space.
+"""The grid port: the space, as units, the reader and verify use it.
 
 Two adapters implement it: :mod:`grid_config.local_grid` (in-process, embedded mode and
 unit tests) and :mod:`grid_config.hazelcast_grid` (a Hazelcast cluster). One contract test
-suite (``tests/contract/grid_contract.py``) runs against both.
+suite (``tests/contract/grid_contract.py``) runs against both. What the pump needs, the
+change record, is the second port: each grid's :attr:`Grid.change_log`
+(:mod:`grid_config.change_log`).
 
 Values are JSON-able dicts; keys are strings. Entity dicts carry their id under ``"id"``;
 ids are decimal strings (Flake ids exceed 2^53) and order numerically, so paging orders
 by ``(len(id), id)``.
 
-Writes to entity maps go through :meth:`Grid.transact` only: the unit of work writes the
-entities *and* their change records (:meth:`Tx.record`) in one atomic step (G1).
+Every write to an entity (journaled) map appends its change record to that map's journal
+in the same partition operation (G1, G2), stamped with the change's time and request id
+(``grid_config.events.stamped``); values read back never carry the stamp. A write that
+would push a journal past its bound of un-shipped entries raises
+:class:`~grid_config.errors.BacklogFull` instead (G7).
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
 
-from grid_config.events import ChangeEvent
 from grid_config.names import Names
+
+if TYPE_CHECKING:
+    from grid_config.change_log import ChangeLog
 
 T = TypeVar("T")
 Value = dict[str, Any]
@@ -56,49 +63,12 @@ class Tx(abc.ABC):
     def delete(self, map_name: str, key: str) -> None:
         """Remove ``key`` when the transaction commits."""
 
-    @abc.abstractmethod
-    def record(self, event: ChangeEvent) -> None:
-        """Append the change record of one changed entity to its outbox stripe.
-
-        Raises :class:`~grid_config.errors.BacklogFull` when the stripe is at its bound.
-        """
-
-
-@dataclass(frozen=True)
-class UndecodableRecord:
-    """An outbox record that is not a valid change event (poison): shipped to the dead letters."""
-
-    raw: bytes
-    error: str
-
-
-class ChangeBatch(abc.ABC):
-    """Change records taken from one outbox stripe, held until shipped.
-
-    The records stay in the grid until :meth:`commit`; :meth:`rollback`, or the death of
-    the taker, leaves them at the head of the stripe in their original order. Later takes
-    by the same grid object skip records of its open batches. Whether *other processes*
-    see them meanwhile is the adapter's business (Hazelcast: they do, so one taker per
-    stripe at a time; see ``HazelcastGrid.take_changes``).
-    """
-
-    events: list[ChangeEvent]
-    #: records of the batch that did not decode (kept out of ``events``; commit removes them too)
-    poison: Sequence[UndecodableRecord] = ()
-
-    @abc.abstractmethod
-    async def commit(self) -> None:
-        """Forget the records: call only after Kafka acknowledged every one of them."""
-
-    @abc.abstractmethod
-    async def rollback(self) -> None:
-        """Return the records to the stripe, in order, for a later take."""
-
 
 class Grid(abc.ABC):
-    """The space: partitioned maps, a transactional outbox and an id generator."""
+    """The space: partitioned maps, their journals (:attr:`change_log`) and an id generator."""
 
     names: Names
+    change_log: "ChangeLog"
 
     async def start(self) -> None:
         """Connect (adapters connect here, never at import or construction)."""
@@ -157,14 +127,5 @@ class Grid(abc.ABC):
         """A cluster-unique, roughly time-ordered id as a decimal string."""
 
     @abc.abstractmethod
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
-        """Run ``work`` in one atomic transaction (entities + change records) and commit."""
-
-    # ---- outbox (pump side) --------------------------------------------------------
-    @abc.abstractmethod
-    async def backlog(self) -> int:
-        """Change records still in the grid, over all stripes (the G7 figure)."""
-
-    @abc.abstractmethod
-    async def take_changes(self, stripe: int, max_items: int) -> ChangeBatch:
-        """Take up to ``max_items`` records from one stripe, oldest first, without waiting."""
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0, request_id: str = "") -> T:
+        """Run ``work`` in one atomic transaction and commit; ``request_id`` stamps its changes."""

@@ -15,8 +15,6 @@ from grid_config.names import Names
 pytestmark = pytest.mark.unit
 
 YAML = Path(grid_config.__file__).parent / "hazelcast.yaml"
-#: journaled in the YAML for one test only (tests/integration/test_hazelcast_journal.py)
-TEST_ONLY = {"*journal-tiny"}
 
 
 def _config() -> dict[str, Any]:
@@ -31,7 +29,7 @@ def test_yaml_journal_capacities_match_the_python_table() -> None:
         for pattern, cfg in maps.items()
         if (cfg or {}).get("event-journal", {}).get("enabled")
     }
-    in_yaml = {p.removeprefix("*"): c for p, c in journaled.items() if p not in TEST_ONLY}
+    in_yaml = {p.removeprefix("*"): c for p, c in journaled.items()}
     assert all(p.startswith("*") for p in journaled), journaled
     assert in_yaml == {kind: j.capacity for kind, j in JOURNALS.items()}
 
@@ -55,7 +53,8 @@ def test_the_credits_map_is_not_journaled() -> None:
 def test_bounds_and_keys() -> None:
     names = Names(namespace="t1-")
     assert {k: (j.slots, j.bound) for k, j in JOURNALS.items()} == {
-        "users": (128, 64), "products": (128, 64), "stock": (256, 128), "orders": (256, 128)}
+        "users": (128, 64), "products": (128, 64), "stock": (256, 128), "orders": (256, 128),
+        "journal-tiny": (10, 5)}
     assert journal_of(names.stock, names.namespace).bound == 128
     assert credit_key(names.orders, 270) == "t1-orders#270"
     with pytest.raises(ValueError):
