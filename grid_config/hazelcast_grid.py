@@ -6,8 +6,8 @@ calls return ``hazelcast.future.Future``; :func:`_bridge` turns them into asynci
 futures without a thread per call. Its transactions are bound to the thread that began
 them, so a whole unit of work (:meth:`HazelcastGrid.transact`) runs in one worker of a
 bounded thread pool. Reads, queries and single-key writes go through a second client on
-the asyncio API (:mod:`grid_config.hazelcast_asyncio`), on the event loop itself, which
-also holds the near caches. The outbox is *written* transactionally but *read* without a
+the asyncio API (:mod:`grid_config.hazelcast_asyncio`), on the event loop itself. No map
+is near-cached (decision 0017). The outbox is *written* transactionally but *read* without a
 transaction (see :meth:`HazelcastGrid.take_changes` for why).
 
 Values are stored as :class:`~hazelcast.core.HazelcastJsonValue` (canonical orjson, sorted
@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
 
 import orjson
 
@@ -160,7 +160,6 @@ class _HazelcastTx(Tx):
         self._maps: dict[str, Any] = {}
         self._queues: dict[int, Any] = {}
         self._stripe_size: dict[int, int | None] = {}
-        self.touched: dict[str, set[str]] = {}
 
     def _map(self, name: str) -> Any:
         m = self._maps.get(name)
@@ -173,11 +172,9 @@ class _HazelcastTx(Tx):
 
     def put(self, map_name: str, key: str, value: Value) -> None:
         self._map(map_name).set(key, _encode(key, value))
-        self.touched.setdefault(map_name, set()).add(key)
 
     def delete(self, map_name: str, key: str) -> None:
         self._map(map_name).delete(key)
-        self.touched.setdefault(map_name, set()).add(key)
 
     def record(self, event: ChangeEvent) -> None:
         stripe = self._grid.names.stripe_of(event.id)
@@ -296,13 +293,12 @@ class _HazelcastChangeBatch(ChangeBatch):
 
 
 class HazelcastGrid(Grid):
-    """The grid on a Hazelcast cluster (classic client, near cache on product reads)."""
+    """The grid on a Hazelcast cluster (classic client for transactions, asyncio client for the rest)."""
 
     def __init__(
         self,
         settings: CommonSettings,
         names: Names,
-        near_cache_maps: Iterable[str] | None = None,
         *,
         connect_timeout_s: float = 5.0,
         operation_timeout_s: float = 5.0,
@@ -310,7 +306,6 @@ class HazelcastGrid(Grid):
     ) -> None:
         self.settings = settings
         self.names = names
-        self.near_cache_maps = tuple(near_cache_maps if near_cache_maps is not None else (names.products,))
         self.stripe_bound = -(-settings.backlog_limit // names.stripes)
         self._connect_timeout_s = connect_timeout_s
         self._op_timeout_s = operation_timeout_s
@@ -325,8 +320,7 @@ class HazelcastGrid(Grid):
         self._stripe_snapshot: dict[int, tuple[float, int]] = {}
         self._offered_since_snapshot: Counter[int] = Counter()
         #: reads, queries and single-key writes: the asyncio client, on the event loop
-        self._aio = AsyncioSide(settings, self.near_cache_maps, connect_timeout_s, operation_timeout_s,
-                                _translate, _is_driver_error)
+        self._aio = AsyncioSide(settings, connect_timeout_s, operation_timeout_s, _translate, _is_driver_error)
 
     # ---- lifecycle ------------------------------------------------------------------
     def _new_client(self) -> Any:
@@ -343,7 +337,6 @@ class HazelcastGrid(Grid):
             reconnect_mode=ReconnectMode.ASYNC,
             default_int_type=IntType.LONG,
             heartbeat_timeout=10.0,
-            # no near cache here: near-cached reads go through the asyncio client (AsyncioSide)
         )
 
     async def start(self) -> None:
@@ -409,7 +402,7 @@ class HazelcastGrid(Grid):
         try:
             client = self._live_client()
             hz_future = make_future(client)
-            if hz_future.done():  # near-cache hit: no hop through the reactor thread and the loop
+            if hz_future.done():  # answered already: no hop through the reactor thread and the loop
                 return hz_future.result()
             async with asyncio.timeout(self._op_timeout_s + 1.0):  # no extra task, unlike wait_for
                 return await _bridge(hz_future)
@@ -524,7 +517,6 @@ class HazelcastGrid(Grid):
     async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
         """Run ``work`` in a TWO_PHASE transaction, entirely on one worker thread."""
         client = self._live_client()
-        views: list[_HazelcastTx] = []
 
         def run() -> T:
             from hazelcast.transaction import TWO_PHASE
@@ -532,9 +524,7 @@ class HazelcastGrid(Grid):
             tx = client.new_transaction(timeout=timeout_s, durability=1, type=TWO_PHASE)
             tx.begin()
             try:
-                view = _HazelcastTx(self, tx)
-                views.append(view)
-                result = work(view)
+                result = work(_HazelcastTx(self, tx))
             except BaseException:
                 _rollback_quietly(tx)
                 raise
@@ -551,21 +541,7 @@ class HazelcastGrid(Grid):
                 raise
             return result
 
-        try:
-            return await self._on_thread(self._tx_pool, run)
-        finally:
-            if views:  # on the loop, where the asyncio client's near cache lives
-                self._invalidate_near_caches(views[0].touched)
-
-    def _invalidate_near_caches(self, touched: Mapping[str, set[str]]) -> None:
-        """Transactional writes bypass the near cache: drop the written keys from it.
-
-        Other clients learn through the members' invalidation events (eventually).
-        """
-        for map_name in self.near_cache_maps:
-            keys = touched.get(map_name)
-            if keys:
-                self._aio.invalidate(map_name, keys)
+        return await self._on_thread(self._tx_pool, run)
 
     # ---- outbox -------------------------------------------------------------------------------
     async def backlog(self) -> int:

@@ -29,12 +29,8 @@ class Names:
 
     @property
     def products(self) -> str:
+        """The whole product, stock and version included, one entry per id (decision 0017)."""
         return f"{self.namespace}products"
-
-    @property
-    def stock(self) -> str:
-        """Stock and product version live apart, so orders do not invalidate near caches."""
-        return f"{self.namespace}stock"
 
     @property
     def products_by_sku(self) -> str:

@@ -54,7 +54,7 @@ async def _hazelcast(settings):  # type: ignore[no-untyped-def]
     from data_writer.drift import drift
     from spacegrid.bootstrap import open_grid, open_sink
 
-    grid = open_grid(settings, "verify")
+    grid = open_grid(settings)
     sink = open_sink(settings, retry_budget_s=10.0)
     await grid.start()
     try:
