@@ -18,7 +18,6 @@ from typing import Any, AsyncIterator, Iterable, Mapping
 
 from data_writer.ports import Sink
 from data_writer.schema import state_json
-from grid_config.layout import compose
 from grid_config.names import KINDS, Names
 from grid_config.ports import Grid
 
@@ -121,33 +120,10 @@ class DriftReport:
 
 
 async def grid_states(grid: Grid, names: Names, kind: str, batch: int = 1000) -> AsyncIterator[tuple[str, dict]]:
-    """Each entity's state as the units put it in its change events.
-
-    Products live in two maps (catalog + stock/version): they are composed the same way
-    the unit composes them (:func:`grid_config.layout.compose`).
-    """
-    if kind != "products":
-        async for key, value in grid.entries(names.entity_map(kind), batch):
-            yield key, value
-        return
-
-    chunk: list[tuple[str, dict]] = []
-
-    async def flush() -> AsyncIterator[tuple[str, dict]]:
-        stock = await grid.get_many(names.stock, [k for k, _ in chunk])
-        for key, catalog in chunk:
-            if key in stock:
-                yield key, compose(catalog, stock[key])
-        chunk.clear()
-
-    async for key, catalog in grid.entries(names.products, batch):
-        chunk.append((key, catalog))
-        if len(chunk) >= batch:
-            async for item in flush():
-                yield item
-    if chunk:
-        async for item in flush():
-            yield item
+    """Each entity's state as the units put it in its change events: its map entry
+    (a product's entry holds the whole product, decision 0017)."""
+    async for key, value in grid.entries(names.entity_map(kind), batch):
+        yield key, value
 
 
 async def drift(grid: Grid, names: Names, sink: Sink) -> DriftReport:

@@ -18,12 +18,14 @@ client needs no factory to read results. A step that changes nothing leaves the 
 alone: the pure functions return ``None`` as the new value, the Java side skips
 ``setValue`` (no journal event) and sends no backup.
 
-Stock entry shape (map ``<namespace>stock``, key = product id)::
+The processors run on the product entry (map ``<namespace>products``, key = product id; the
+whole product, decision 0017) and touch only its stock part::
 
-    {"stock": available, "version": v, "holds": {order_id: {"at": ms, "qty": q}}}
+    {"stock": available, "version": v, "holds": {order_id: {"at": ms, "qty": q}}, ...}
 
-``holds`` is omitted when empty, so an entry without holds is exactly the shape written
-before holds existed and code reading ``stock``/``version`` is unaffected. ``available``
+Every other field (the catalog fields, the adapter's ``_sk``) is kept as it is. ``holds``
+is omitted when empty, so an entry without holds is exactly the shape written before holds
+existed and code reading ``stock``/``version`` is unaffected. ``available``
 excludes held quantities; conservation (G5): initial = available + sum(holds) + settled.
 Every change bumps ``version``, settling included (the stored state changes, and every
 distinct state needs a distinct version for the writers' version guard and event order).

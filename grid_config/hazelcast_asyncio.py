@@ -8,22 +8,18 @@ asyncio client (5.7, members 5.6+) does its I/O on the event loop itself. Measur
 read 34k ops/s against 5.3k through the classic client and the thread hop.
 
 Used by :class:`grid_config.hazelcast_grid.HazelcastGrid` for reads, queries and
-single-key writes. This client owns the near caches, so
-:meth:`AsyncioSide.invalidate` drops keys written by a transaction of the classic client
-(read-your-writes on one unit); other units learn through member invalidation events.
+single-key writes. No map is near-cached (decision 0017: a product is one entry that every
+order changes, so a near cache would be invalidated as often as it is read).
 
-Client limitations worked around (5.7.0): ``IMap.get`` parks behind a transaction's lock,
-so reads use ``get_all``; but a near-cached ``get_all`` never fills the near cache, sends a
-request even when every key is a hit, and fails (``ValueError``) on a mix of hits and
-misses. :meth:`AsyncioSide.get_stored` therefore looks the near cache up itself and
-fetches only the misses (see there).
+Client limitation worked around (5.7.0): ``IMap.get`` parks behind a transaction's lock,
+so reads use ``get_all`` (:meth:`AsyncioSide.get_stored`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from grid_config.errors import GridError, GridUnavailable
 from grid_config.settings import CommonSettings
@@ -37,14 +33,12 @@ class AsyncioSide:
     def __init__(
         self,
         settings: CommonSettings,
-        near_cache_maps: Iterable[str],
         connect_timeout_s: float,
         operation_timeout_s: float,
         translate: Callable[[BaseException], Exception],
         is_driver_error: Callable[[BaseException], bool],
     ) -> None:
         self._settings = settings
-        self.near_cache_maps = frozenset(near_cache_maps)
         self._connect_timeout_s = connect_timeout_s
         self._op_timeout_s = operation_timeout_s
         self._translate = translate
@@ -56,7 +50,7 @@ class AsyncioSide:
 
     async def _new_client(self) -> Any:
         from hazelcast.asyncio import HazelcastClient
-        from hazelcast.config import InMemoryFormat, IntType, ReconnectMode
+        from hazelcast.config import IntType, ReconnectMode
 
         return await HazelcastClient.create_and_start(
             cluster_name=self._settings.hazelcast_cluster,
@@ -67,14 +61,6 @@ class AsyncioSide:
             reconnect_mode=ReconnectMode.ASYNC,  # calls fail at once while disconnected
             default_int_type=IntType.LONG,
             heartbeat_timeout=10.0,
-            near_caches={
-                name: {
-                    "invalidate_on_change": True,
-                    "in_memory_format": InMemoryFormat.OBJECT,
-                    "eviction_max_size": 100_000,
-                }
-                for name in self.near_cache_maps
-            },
         )
 
     async def start(self) -> None:
@@ -161,43 +147,6 @@ class AsyncioSide:
 
         ``IMap.get`` parks while a transaction holds the key (``get_for_update``), so a read
         would queue behind every order on that key (and behind an orphaned lock after a
-        SIGKILL until the member notices); ``get_all`` does not park. On a near-cached map,
-        hits come from the near cache and misses are fetched with ``get_all`` and cached,
-        unless an invalidation arrived while the fetch was in flight (it may carry a newer
-        value than the one fetched).
+        SIGKILL until the member notices); ``get_all`` does not park.
         """
-
-        async def run() -> dict[str, Any]:
-            proxy = await self.map(map_name)
-            cache = getattr(proxy, "_near_cache", None)
-            if cache is None or not hasattr(cache, "_invalidation_requests"):
-                return dict(await proxy.get_all(list(keys)))
-            found: dict[str, Any] = {}
-            missing: dict[str, Any] = {}
-            for key in keys:
-                key_data = proxy._to_data(key)
-                try:
-                    found[key] = cache[key_data]
-                except KeyError:
-                    missing[key] = key_data
-            if missing:
-                # only misses are asked for: 5.7.0's near-cached get_all fails on a hit
-                seen = cache._invalidation_requests
-                fetched = await proxy.get_all(list(missing))
-                fill = cache._invalidation_requests == seen
-                for key, value in fetched.items():
-                    found[key] = value
-                    if fill and value is not None:
-                        cache[missing[key]] = value
-            return found
-
-        return await self.call(run)
-
-    def invalidate(self, map_name: str, keys: Iterable[str]) -> None:
-        """Drop keys written outside this client (by a transaction) from its near cache."""
-        proxy = self._maps.get(map_name)
-        invalidate = getattr(proxy, "_invalidate_cache", None)
-        if invalidate is None:
-            return
-        for key in keys:
-            invalidate(proxy._to_data(key))
+        return dict(await self.on_map(map_name, lambda m: m.get_all(list(keys))))

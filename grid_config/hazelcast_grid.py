@@ -8,8 +8,8 @@ calls return ``hazelcast.future.Future``; :func:`_bridge` turns them into asynci
 futures without a thread per call. Its transactions are bound to the thread that began
 them, so a whole unit of work (:meth:`HazelcastGrid.transact`) runs in one worker of a
 bounded thread pool. Reads, queries and single-key writes go through a second client on
-the asyncio API (:mod:`grid_config.hazelcast_asyncio`), on the event loop itself, which
-also holds the near caches.
+the asyncio API (:mod:`grid_config.hazelcast_asyncio`), on the event loop itself.
+No map is near-cached (decision 0017).
 
 G7: before a transaction commits, it takes one journal credit per (map, partition) entry
 it will append (decision 0018), so no journal ever holds more than its bound of
@@ -171,6 +171,7 @@ class _HazelcastTx(Tx):
         self._tx = tx
         self._request_id = request_id
         self._maps: dict[str, Any] = {}
+        #: keys written, per map: the journal credits to take before commit (G7)
         self.touched: dict[str, set[str]] = {}
 
     def _map(self, name: str) -> Any:
@@ -193,13 +194,12 @@ class _HazelcastTx(Tx):
         self.touched.setdefault(map_name, set()).add(key)
 
 class HazelcastGrid(Grid):
-    """The grid on a Hazelcast cluster (classic client, near cache on product reads)."""
+    """The grid on a Hazelcast cluster (classic client for transactions, asyncio client for the rest)."""
 
     def __init__(
         self,
         settings: CommonSettings,
         names: Names,
-        near_cache_maps: Iterable[str] | None = None,
         *,
         connect_timeout_s: float = 5.0,
         operation_timeout_s: float = 5.0,
@@ -212,7 +212,6 @@ class HazelcastGrid(Grid):
 
         self.settings = settings
         self.names = names
-        self.near_cache_maps = tuple(near_cache_maps if near_cache_maps is not None else (names.products,))
         self._connect_timeout_s = connect_timeout_s
         self._op_timeout_s = operation_timeout_s
         self._client: Any = None
@@ -220,8 +219,7 @@ class HazelcastGrid(Grid):
         self._taker_lock = threading.Lock()
         self._closed = False
         #: reads, queries and single-key writes: the asyncio client, on the event loop
-        self._aio = AsyncioSide(settings, self.near_cache_maps, connect_timeout_s, operation_timeout_s,
-                                _translate, _is_driver_error)
+        self._aio = AsyncioSide(settings, connect_timeout_s, operation_timeout_s, _translate, _is_driver_error)
         #: the change-log port over the entity maps' event journals (shares the asyncio client)
         self.change_log = HazelcastChangeLog(self, names.journaled_maps if journaled_maps is None else journaled_maps)
 
@@ -249,7 +247,6 @@ class HazelcastGrid(Grid):
             reconnect_mode=ReconnectMode.ASYNC,
             default_int_type=IntType.LONG,
             heartbeat_timeout=10.0,
-            # no near cache here: near-cached reads go through the asyncio client (AsyncioSide)
         )
 
     async def start(self) -> None:
@@ -315,7 +312,7 @@ class HazelcastGrid(Grid):
         try:
             client = self._live_client()
             hz_future = make_future(client)
-            if hz_future.done():  # near-cache hit: no hop through the reactor thread and the loop
+            if hz_future.done():  # answered already: no hop through the reactor thread and the loop
                 return hz_future.result()
             async with asyncio.timeout(self._op_timeout_s + 1.0):  # no extra task, unlike wait_for
                 return await _bridge(hz_future)
@@ -445,7 +442,6 @@ class HazelcastGrid(Grid):
         """Run ``work`` in a TWO_PHASE transaction, entirely on one worker thread; take the
         journal credits of its writes before committing (G7)."""
         client = self._live_client()
-        views: list[_HazelcastTx] = []
 
         def run() -> T:
             from hazelcast.transaction import TWO_PHASE
@@ -454,7 +450,6 @@ class HazelcastGrid(Grid):
             tx.begin()
             try:
                 view = _HazelcastTx(self, tx, request_id)
-                views.append(view)
                 result = work(view)
                 self._take_credits_blocking(client, view.touched)
             except BaseException:
@@ -474,11 +469,7 @@ class HazelcastGrid(Grid):
                 raise
             return result
 
-        try:
-            return await self._on_thread(self._tx_pool, run)
-        finally:
-            if views:  # on the loop, where the asyncio client's near cache lives
-                self._invalidate_near_caches(views[0].touched)
+        return await self._on_thread(self._tx_pool, run)
 
     # ---- G7 journal credits (decision 0018) ----------------------------------------------
     def _credit_needs(self, client: Any, touched: Mapping[str, Iterable[str]]) -> Counter[tuple[str, int]]:
@@ -523,13 +514,3 @@ class HazelcastGrid(Grid):
             credit_key(map_name, partition), CreditsGive(count, self._bound(map_name))))
         if CreditAnswer.from_json(answer).capped:
             log.debug("journal %s#%s: gave back more credits than were taken", map_name, partition)
-
-    def _invalidate_near_caches(self, touched: Mapping[str, set[str]]) -> None:
-        """Transactional writes bypass the near cache: drop the written keys from it.
-
-        Other clients learn through the members' invalidation events (eventually).
-        """
-        for map_name in self.near_cache_maps:
-            keys = touched.get(map_name)
-            if keys:
-                self._aio.invalidate(map_name, keys)

@@ -36,13 +36,12 @@ class JournalSize:
         return self.slots // 2
 
 
-#: every journaled map of hazelcast.yaml, by the suffix its pattern matches (``*stock``)
+#: every journaled map of hazelcast.yaml, by the suffix its pattern matches (``*orders``)
 JOURNALS: dict[str, JournalSize] = {
     j.kind: j
     for j in (
         JournalSize("users", 271 * 128),
-        JournalSize("products", 271 * 128),
-        JournalSize("stock", 271 * 256),
+        JournalSize("products", 271 * 256),
         JournalSize("orders", 271 * 256),
         JournalSize("journal-tiny", 271 * 10),  # test-only: gaps on purpose
     )

@@ -4,6 +4,9 @@ Shared by every component that turns grid entries into entities or back: the uni
 domain functions (:mod:`processing_unit.domain`), the cold-start reader (database ->
 grid) and the drift check (grid -> entities). A test checks that entities created over
 HTTP round-trip through it.
+
+Every entity is one entry of its kind's map, holding its full state (a product's stock
+and version included, decision 0017); the index maps point at it.
 """
 
 from __future__ import annotations
@@ -13,22 +16,6 @@ from typing import Any, Mapping
 from grid_config.names import Names
 
 Entries = dict[str, dict[str, dict[str, Any]]]
-
-#: product fields kept in the near-cached catalog entry (stock and version live apart)
-CATALOG_FIELDS = ("name", "category", "price_cents")
-
-
-def compose(catalog: Mapping[str, Any], stock: Mapping[str, Any]) -> dict[str, Any]:
-    """The product resource (and change-event state) from its two entries."""
-    return {
-        "id": catalog["id"],
-        "sku": catalog["sku"],
-        "name": catalog["name"],
-        "category": catalog["category"],
-        "price_cents": catalog["price_cents"],
-        "stock": stock["stock"],
-        "version": stock["version"],
-    }
 
 
 def grid_entries(names: Names, kind: str, state: Mapping[str, Any]) -> Entries:
@@ -40,10 +27,8 @@ def grid_entries(names: Names, kind: str, state: Mapping[str, Any]) -> Entries:
             names.users_by_email: {state["email"]: {"user_id": entity_id}},
         }
     if kind == "products":
-        catalog = {"id": entity_id, "sku": state["sku"], **{k: state[k] for k in CATALOG_FIELDS}}
         return {
-            names.products: {entity_id: catalog},
-            names.stock: {entity_id: {"stock": state["stock"], "version": state["version"]}},
+            names.products: {entity_id: dict(state)},
             names.products_by_sku: {state["sku"]: {"product_id": entity_id}},
         }
     if kind == "orders":

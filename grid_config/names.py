@@ -29,12 +29,8 @@ class Names:
 
     @property
     def products(self) -> str:
+        """The whole product, stock and version included, one entry per id (decision 0017)."""
         return f"{self.namespace}products"
-
-    @property
-    def stock(self) -> str:
-        """Stock and product version live apart, so orders do not invalidate near caches."""
-        return f"{self.namespace}stock"
 
     @property
     def products_by_sku(self) -> str:
@@ -75,11 +71,10 @@ class Names:
         """The entity maps: the maps whose event journal is the change record (G2).
 
         Kept in step with the ``event-journal`` sections of ``hazelcast.yaml`` (a map
-        listed here without a journal there is refused by the members). Which entity maps
-        exist changes with the data model (stock is being merged into products), so
-        adapters take this tuple as an argument instead of naming maps themselves.
+        listed here without a journal there is refused by the members). Adapters take
+        this tuple as an argument instead of naming maps themselves.
         """
-        return (self.users, self.products, self.stock, self.orders)
+        return tuple(self.entity_map(kind) for kind in KINDS)
 
     @property
     def journal_positions(self) -> str:

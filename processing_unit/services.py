@@ -152,18 +152,15 @@ class Catalog:
 
     async def get(self, product_id: str) -> dict[str, Any]:
         entry = await self._grid.get(self._names.products, product_id)
-        stock = await self._grid.get(self._names.stock, product_id) if entry else None
-        if entry is None or stock is None:
+        if entry is None:
             raise NotFound(f"no product {product_id}")
-        return catalog.compose(entry, stock)
+        return catalog.public_product(entry)
 
     async def list(self, category: str | None, cursor: str | None, limit: int) -> dict[str, Any]:
         page = await self._grid.query(
             self._names.products, {"category": category} if category else None, cursor, limit
         )
-        stocks = await self._grid.get_many(self._names.stock, [p["id"] for p in page.items])
-        items = [catalog.compose(p, stocks[p["id"]]) for p in page.items if p["id"] in stocks]
-        return {"items": items, "next_cursor": page.next_cursor}
+        return {"items": [catalog.public_product(p) for p in page.items], "next_cursor": page.next_cursor}
 
 
 def fingerprint(body: NewOrder) -> str:

@@ -8,8 +8,6 @@ connects on construction: grids connect in ``start()``, sinks on first use.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from aiohttp import web
 
 from data_writer.batching import DeferralPolicy
@@ -21,24 +19,16 @@ from grid_config.settings import CommonSettings
 from processing_unit.app import create_app
 from processing_unit.settings import UnitSettings
 
-#: who opens the grid; decides the near cache
-Role = Literal["unit", "pump", "reader", "verify"]
+def open_grid(settings: CommonSettings, names: Names | None = None) -> Grid:
+    """The grid adapter ``SPACEGRID_GRID`` names (``names`` overrides the settings' names).
 
-
-def near_cached_maps(role: Role, names: Names) -> tuple[str, ...]:
-    """Only units near-cache, and only the catalog: they read it on every request, while
-    the pump, the reader and verify read each entry once (a near cache would only cost
-    memory and invalidation traffic)."""
-    return (names.products,) if role == "unit" else ()
-
-
-def open_grid(settings: CommonSettings, role: Role, names: Names | None = None) -> Grid:
-    """The grid adapter ``SPACEGRID_GRID`` names (``names`` overrides the settings' names)."""
+    Every process opens the same grid: no map is near-cached (decision 0017).
+    """
     names = names or settings.names
     if settings.grid == "hazelcast":
         from grid_config.hazelcast_grid import HazelcastGrid
 
-        return HazelcastGrid(settings, names, near_cache_maps=near_cached_maps(role, names))
+        return HazelcastGrid(settings, names)
     from grid_config.local_grid import LocalGrid
 
     return LocalGrid(names, settings.backlog_limit)
@@ -51,4 +41,4 @@ def open_sink(settings: CommonSettings, policy: DeferralPolicy | None = None, re
 
 def build_unit_app(settings: UnitSettings) -> web.Application:
     """A unit that owns its grid: starts it with the app, closes it on shutdown."""
-    return create_app(settings, open_grid(settings, "unit"), own_grid=True)
+    return create_app(settings, open_grid(settings), own_grid=True)

@@ -43,7 +43,7 @@ SINK: web.AppKey[Sink] = web.AppKey("sink", Sink)
 
 def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = None) -> web.Application:
     writer_settings = writer_settings or load(WriterSettings)
-    grid = open_grid(settings, "unit")
+    grid = open_grid(settings)
     sink = open_sink(settings, writer_settings.deferral)
 
     async def load_database() -> None:

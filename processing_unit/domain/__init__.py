@@ -6,5 +6,5 @@ same function. They do no I/O besides the Tx and raise :mod:`processing_unit.err
 (which rolls the transaction back).
 
 Lock order (deadlock avoidance), the same in every function: idempotency key < order <
-stock entries (ascending product id) < catalog entries (ascending product id).
+product entries (ascending product id).
 """

@@ -1,8 +1,9 @@
-"""Products: catalog fields in ``products`` (near-cached), stock and version in ``stock``.
+"""Products: one entry per product in ``products``, stock and version included (decision 0017).
 
-An order changes only the ``stock`` entry, so it never invalidates the catalog near
-cache; the product version lives with the stock so every change (catalog edit or stock
-movement) increases it and version guards (If-Match, writers) see one sequence.
+The entry is the product's full state: catalog fields, ``stock`` and ``version``, plus
+whatever else lands in it (the stock entry processors' ``holds``). Every change (catalog
+edit or stock movement) writes the whole entry with the version increased, so version
+guards (If-Match, writers) see one sequence; fields a writer does not know are kept.
 """
 
 from __future__ import annotations
@@ -10,12 +11,23 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from grid_config.events import ChangeEvent
-from grid_config.layout import CATALOG_FIELDS, compose
 from grid_config.names import Names
 from grid_config.ports import Tx
 from processing_unit.errors import Conflict, FieldError, NotFound, PreconditionFailed
 
-def product_event(product: dict[str, Any], request_id: str) -> ChangeEvent:
+#: the product resource a client sees (the entry may hold more, e.g. stock holds)
+PUBLIC_FIELDS = ("id", "sku", "name", "category", "price_cents", "stock", "version")
+#: what an admin edit may change (the sku is immutable)
+EDITABLE_FIELDS = ("name", "category", "price_cents", "stock")
+
+
+def public_product(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The product resource from its grid entry."""
+    return {k: entry[k] for k in PUBLIC_FIELDS}
+
+
+def product_event(product: Mapping[str, Any], request_id: str) -> ChangeEvent:
+    """The change event of a product entry: its full state."""
     return ChangeEvent("products", "upsert", product["id"], product["version"], dict(product), request_id)
 
 
@@ -26,14 +38,19 @@ def create_product(
     sku_map = names.products_by_sku
     if tx.get(sku_map, fields["sku"]) is not None:
         raise Conflict("a product with this sku exists", [FieldError("sku", "already used")])
-    catalog = {"id": product_id, "sku": fields["sku"], **{k: fields[k] for k in CATALOG_FIELDS}}
-    stock = {"stock": fields.get("stock", 0), "version": 1}
+    product = {
+        "id": product_id,
+        "sku": fields["sku"],
+        "name": fields["name"],
+        "category": fields["category"],
+        "price_cents": fields["price_cents"],
+        "stock": fields.get("stock", 0),
+        "version": 1,
+    }
     tx.put(sku_map, fields["sku"], {"product_id": product_id})
-    tx.put(names.products, product_id, catalog)
-    tx.put(names.stock, product_id, stock)
-    product = compose(catalog, stock)
+    tx.put(names.products, product_id, product)
     tx.record(product_event(product, request_id))
-    return product
+    return public_product(product)
 
 
 def update_product(
@@ -46,22 +63,15 @@ def update_product(
     request_id: str,
 ) -> dict[str, Any]:
     """Apply an admin edit; ``expected_version`` (If-Match) must be current or 412."""
-    stock = tx.get(names.stock, product_id)
-    if stock is None:
+    old = tx.get(names.products, product_id)
+    if old is None:
         raise NotFound(f"no product {product_id}")
-    if expected_version is not None and stock["version"] != expected_version:
+    if expected_version is not None and old["version"] != expected_version:
         raise PreconditionFailed(
-            f"product {product_id} is at version {stock['version']}, not {expected_version}"
+            f"product {product_id} is at version {old['version']}, not {expected_version}"
         )
-    catalog = tx.get(names.products, product_id)
-    if catalog is None:  # pragma: no cover - both entries are written together
-        raise NotFound(f"no product {product_id}")
-    edits = {k: patch[k] for k in CATALOG_FIELDS if k in patch}
-    if edits:
-        catalog = {**catalog, **edits}
-        tx.put(names.products, product_id, catalog)
-    stock = {"stock": patch.get("stock", stock["stock"]), "version": stock["version"] + 1}
-    tx.put(names.stock, product_id, stock)
-    product = compose(catalog, stock)
+    edits = {k: patch[k] for k in EDITABLE_FIELDS if k in patch}
+    product = {**old, **edits, "version": old["version"] + 1}
+    tx.put(names.products, product_id, product)
     tx.record(product_event(product, request_id))
-    return product
+    return public_product(product)

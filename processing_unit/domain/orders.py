@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from grid_config.events import ChangeEvent
 from grid_config.names import Names
 from grid_config.ports import Tx, id_order
-from processing_unit.domain.catalog import compose, product_event
+from processing_unit.domain.catalog import product_event
 from processing_unit.errors import (
     Conflict,
     FieldError,
@@ -42,6 +42,14 @@ class Placed:
 
 def order_event(order: dict[str, Any], request_id: str) -> ChangeEvent:
     return ChangeEvent("orders", "upsert", order["id"], order["version"], dict(order), request_id)
+
+
+def _moved(product: dict[str, Any], delta: int) -> dict[str, Any]:
+    """The product entry with ``delta`` units of stock more and the next version.
+
+    Every other field of the entry (catalog fields, stock holds) is kept as it is.
+    """
+    return {**product, "stock": product["stock"] + delta, "version": product["version"] + 1}
 
 
 def _claimed(tx: Tx, names: Names, claim: IdempotencyClaim) -> dict[str, Any] | None:
@@ -78,40 +86,37 @@ def place_order(
             return Placed(first, replayed=True)
     wanted = dict(lines)
     ordered = sorted(wanted, key=id_order)
-    stocks: dict[str, dict[str, Any]] = {}
+    products: dict[str, dict[str, Any]] = {}
     missing = []
     for pid in ordered:
-        entry = tx.get(names.stock, pid)
+        entry = tx.get(names.products, pid)
         if entry is None:
             missing.append(pid)
         else:
-            stocks[pid] = entry
+            products[pid] = entry
     if missing:
         index = {pid: i for i, (pid, _) in enumerate(lines)}
         raise InvalidInput(
             "unknown product(s): " + ", ".join(missing),
             [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing],
         )
-    short = [pid for pid in ordered if stocks[pid]["stock"] < wanted[pid]]
+    short = [pid for pid in ordered if products[pid]["stock"] < wanted[pid]]
     if short:
         raise InsufficientStock(
             "not enough stock for product(s): " + ", ".join(short),
             [
-                FieldError(f"product {p}", f"{stocks[p]['stock']} left, {wanted[p]} wanted")
+                FieldError(f"product {p}", f"{products[p]['stock']} left, {wanted[p]} wanted")
                 for p in short
             ],
         )
-    catalogs = {pid: tx.get(names.products, pid) for pid in ordered}
+    order_lines = [
+        {"product_id": pid, "quantity": qty, "price_cents": products[pid]["price_cents"]} for pid, qty in lines
+    ]
     events = []
-    order_lines = []
-    for pid, qty in lines:
-        catalog = catalogs[pid]
-        assert catalog is not None  # written with its stock entry
-        order_lines.append({"product_id": pid, "quantity": qty, "price_cents": catalog["price_cents"]})
     for pid in ordered:
-        stock = {"stock": stocks[pid]["stock"] - wanted[pid], "version": stocks[pid]["version"] + 1}
-        tx.put(names.stock, pid, stock)
-        events.append(product_event(compose(catalogs[pid], stock), request_id))  # type: ignore[arg-type]
+        product = _moved(products[pid], -wanted[pid])
+        tx.put(names.products, pid, product)
+        events.append(product_event(product, request_id))
     order = {
         "id": order_id,
         "user_id": user_id,
@@ -173,16 +178,15 @@ def cancel_order(
         raise InvalidState(f"order {order_id} is {order['status']} and cannot be cancelled")
     wanted = {line["product_id"]: line["quantity"] for line in order["lines"]}
     ordered = sorted(wanted, key=id_order)
-    stocks = {pid: tx.get(names.stock, pid) for pid in ordered}
-    catalogs = {pid: tx.get(names.products, pid) for pid in ordered}
+    products = {pid: tx.get(names.products, pid) for pid in ordered}
     cancelled = _advance(tx, names, order, "cancelled", request_id)
     for pid in ordered:
-        old = stocks[pid]
-        if old is None or catalogs[pid] is None:  # product removed from the space: nothing to release
+        old = products[pid]
+        if old is None:  # product removed from the space: nothing to release
             raise Conflict(f"product {pid} of order {order_id} is gone; cannot release its stock")
-        stock = {"stock": old["stock"] + wanted[pid], "version": old["version"] + 1}
-        tx.put(names.stock, pid, stock)
-        tx.record(product_event(compose(catalogs[pid], stock), request_id))  # type: ignore[arg-type]
+        product = _moved(old, wanted[pid])
+        tx.put(names.products, pid, product)
+        tx.record(product_event(product, request_id))
     return cancelled
 
 

@@ -33,6 +33,6 @@ def run(args: argparse.Namespace) -> int:
         "pump",
         args.loglevel,
         lambda: ensure_topics(settings.bootstrap_servers, pump_topics(settings)),
-        lambda: build(settings, open_grid(settings, "pump")),
+        lambda: build(settings, open_grid(settings)),
         pump_namespace=settings.namespace,
     )

@@ -26,7 +26,7 @@ async def _run(batch: int) -> int:
         print("spacegrid reader loads a Hazelcast grid (SPACEGRID_GRID=hazelcast); "
               "`spacegrid up` loads its embedded grid itself", file=sys.stderr)
         return 2
-    grid = open_grid(settings, "reader")
+    grid = open_grid(settings)
     sink = open_sink(settings)
     started = time.monotonic()
 

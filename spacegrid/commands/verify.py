@@ -71,7 +71,7 @@ class _Hazelcast:
     def __init__(self, settings: Any) -> None:
         from spacegrid.bootstrap import open_grid, open_sink
 
-        self.grid = open_grid(settings, "verify")
+        self.grid = open_grid(settings)
         self.sink = open_sink(settings, retry_budget_s=10.0)
         self.names = settings.names
 

@@ -223,14 +223,14 @@ class GridContract:
         def work(tx: Tx) -> str:
             assert tx.get(n.products, "1") is None
             tx.put(n.products, "1", {"id": "1", "version": 1})
-            tx.put(n.stock, "1", {"stock": 5})
+            tx.put(n.products_by_sku, "SKU-1", {"product_id": "1"})
             assert tx.get(n.products, "1") == {"id": "1", "version": 1}  # own writes visible
             tx.record(event("1", 1))
             return "done"
 
         assert await grid.transact(work) == "done"
         assert await grid.get(n.products, "1") == {"id": "1", "version": 1}
-        assert await grid.get(n.stock, "1") == {"stock": 5}
+        assert await grid.get(n.products_by_sku, "SKU-1") == {"product_id": "1"}
         assert await grid.backlog() == 1
         events = await drain(grid, n.stripe_of("1"))
         assert [(e.id, e.version) for e in events] == [("1", 1)]
@@ -286,19 +286,19 @@ class GridContract:
 
     async def test_concurrent_transactions_lose_no_update(self, grid: Grid) -> None:
         n = grid.names
-        await grid.put(n.stock, "42", {"id": "42", "stock": 0})
+        await grid.put(n.products, "42", {"id": "42", "stock": 0})
 
         def increment(tx: Tx) -> int:
-            current = tx.get(n.stock, "42")
+            current = tx.get(n.products, "42")
             assert current is not None
             new = current["stock"] + 1
-            tx.put(n.stock, "42", {"id": "42", "stock": new})
+            tx.put(n.products, "42", {"id": "42", "stock": new})
             tx.record(event("42", new))
             return new
 
         results = await asyncio.gather(*(grid.transact(increment, timeout_s=60) for _ in range(50)))
         assert sorted(results) == list(range(1, 51))
-        assert await grid.get(n.stock, "42") == {"id": "42", "stock": 50}
+        assert await grid.get(n.products, "42") == {"id": "42", "stock": 50}
         assert await grid.backlog() == 50
         events = await drain(grid, n.stripe_of("42"))
         assert [e.version for e in events] == list(range(1, 51))  # commit order = record order

@@ -18,7 +18,7 @@ NOW = 1_760_000_000_000
 
 
 class StockSpace(Protocol):
-    """One stock map, as the contract needs it."""
+    """One products map (the processors' stock part of each entry), as the contract needs it."""
 
     async def seed(self, product_id: str, value: Value) -> None: ...
 
@@ -32,7 +32,12 @@ def held_total(value: Value) -> int:
 
 
 class StockProcessorContract:
-    """Every test gets a fresh, empty stock map through the ``space`` fixture."""
+    """Every test gets a fresh, empty products map through the ``space`` fixture.
+
+    Entries are seeded with their stock part only: the processors read nothing else, and
+    :meth:`test_other_fields_of_the_entry_are_kept` holds them to keeping the rest (the
+    catalog fields of a real product entry).
+    """
 
     async def test_hold_reduces_available_and_records_the_hold(self, space: StockSpace) -> None:
         await space.seed(PID, {"stock": 10, "version": 1})

@@ -71,12 +71,13 @@ async def test_unreachable_cluster_fails_fast_with_grid_unavailable() -> None:
     await grid.close()
 
 
-async def test_near_cached_product_reads_see_transactional_updates(
+async def test_product_reads_see_transactional_updates_at_once(
     hazelcast_cluster: Any, hz_grid: HazelcastGrid, namespace: str
 ) -> None:
+    """No near cache (decision 0017): every unit reads a committed write at once."""
     n = hz_grid.names
     await hz_grid.put(n.products, "1", {"id": "1", "version": 1})
-    assert (await hz_grid.get(n.products, "1"))["version"] == 1  # now near-cached
+    assert (await hz_grid.get(n.products, "1"))["version"] == 1
     await hz_grid.transact(lambda tx: tx.put(n.products, "1", {"id": "1", "version": 2}))
     assert (await hz_grid.get(n.products, "1"))["version"] == 2  # own write: at once
 
@@ -85,11 +86,8 @@ async def test_near_cached_product_reads_see_transactional_updates(
     try:
         assert (await other.get(n.products, "1"))["version"] == 2
         await hz_grid.transact(lambda tx: tx.put(n.products, "1", {"id": "1", "version": 3}))
-
-        async def other_sees_v3() -> None:  # another unit: via invalidation events
-            assert (await other.get(n.products, "1"))["version"] == 3
-
-        await eventually_async(other_sees_v3, timeout=20)
+        assert (await other.get(n.products, "1"))["version"] == 3  # another unit: at once too
+        assert (await other.get_many(n.products, ["1"]))["1"]["version"] == 3
     finally:
         await other.close()
 
@@ -147,7 +145,7 @@ SHIPPER = textwrap.dedent(
     from grid_config.settings import CommonSettings
 
     async def main():
-        grid = HazelcastGrid(CommonSettings(), Names(namespace=sys.argv[1], stripes=4), near_cache_maps=())
+        grid = HazelcastGrid(CommonSettings(), Names(namespace=sys.argv[1], stripes=4))
         await grid.start()
         shipped = open(sys.argv[2], "a")
 
@@ -221,11 +219,11 @@ async def test_lock_wait_timeout_is_a_transaction_conflict(hz_grid: HazelcastGri
     from grid_config.errors import TransactionConflict
 
     n = hz_grid.names
-    await hz_grid.put(n.stock, "1", {"stock": 1})
+    await hz_grid.put(n.products, "1", {"stock": 1})
     locked, release = threading.Event(), threading.Event()
 
     def holder(tx: Tx) -> None:
-        tx.get(n.stock, "1")
+        tx.get(n.products, "1")
         locked.set()
         release.wait(30)
 
@@ -233,12 +231,12 @@ async def test_lock_wait_timeout_is_a_transaction_conflict(hz_grid: HazelcastGri
     await asyncio.to_thread(locked.wait, 10)
     try:
         with pytest.raises(TransactionConflict):
-            await hz_grid.transact(lambda tx: tx.get(n.stock, "1"), timeout_s=1)
+            await hz_grid.transact(lambda tx: tx.get(n.products, "1"), timeout_s=1)
     finally:
         release.set()
         await holding
-    await hz_grid.transact(lambda tx: tx.put(n.stock, "1", {"stock": 2}))
-    assert await hz_grid.get(n.stock, "1") == {"stock": 2}
+    await hz_grid.transact(lambda tx: tx.put(n.products, "1", {"stock": 2}))
+    assert await hz_grid.get(n.products, "1") == {"stock": 2}
 
 
 async def test_commit_reports_records_it_removed_without_taking_them(

@@ -31,12 +31,12 @@ async def grid(hazelcast_cluster: ClusterHandle, names: Names) -> AsyncIterator[
 
 
 async def test_get_does_not_wait_for_a_key_locked_by_a_transaction(grid: HazelcastGrid) -> None:
-    stock = grid.names.stock
-    await grid.put(stock, "42", {"stock": 5, "version": 1})
+    products = grid.names.products
+    await grid.put(products, "42", {"id": "42", "stock": 5, "version": 1})
     locked = threading.Event()
 
     def hold(tx: Tx) -> None:
-        tx.get(stock, "42")  # read-for-update: the key is locked until the transaction ends
+        tx.get(products, "42")  # read-for-update: the key is locked until the transaction ends
         locked.set()
         time.sleep(HOLD_S)
         raise RuntimeError("roll back")
@@ -44,9 +44,9 @@ async def test_get_does_not_wait_for_a_key_locked_by_a_transaction(grid: Hazelca
     holder = asyncio.create_task(grid.transact(hold))
     await asyncio.get_running_loop().run_in_executor(None, locked.wait, 10)
     started = time.monotonic()
-    value = await grid.get(stock, "42")
+    value = await grid.get(products, "42")
     waited = time.monotonic() - started
-    assert value == {"stock": 5, "version": 1}
+    assert value == {"id": "42", "stock": 5, "version": 1}
     assert waited < HOLD_S / 3, f"get waited {waited:.2f}s behind a transaction's lock"
     with pytest.raises(RuntimeError):
         await holder

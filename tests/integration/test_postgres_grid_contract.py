@@ -53,17 +53,17 @@ class TestPostgresGridContract(GridContract):
     async def test_concurrent_transactions_lose_no_update(self, grid: Grid) -> None:
         """The contract's version without its outbox half: 50 racing increments, none lost."""
         n = grid.names
-        await grid.put(n.stock, "42", {"id": "42", "stock": 0})
+        await grid.put(n.products, "42", {"id": "42", "stock": 0})
 
         def increment(tx: Tx) -> int:
-            current = tx.get(n.stock, "42")
+            current = tx.get(n.products, "42")
             assert current is not None
-            tx.put(n.stock, "42", {"id": "42", "stock": current["stock"] + 1})
+            tx.put(n.products, "42", {"id": "42", "stock": current["stock"] + 1})
             return current["stock"] + 1
 
         results = await asyncio.gather(*(grid.transact(increment, timeout_s=60) for _ in range(50)))
         assert sorted(results) == list(range(1, 51))
-        assert await grid.get(n.stock, "42") == {"id": "42", "stock": 50}
+        assert await grid.get(n.products, "42") == {"id": "42", "stock": 50}
 
 
 async def test_records_are_not_kept_and_backlog_is_zero(postgres_dsn: str, names: Names) -> None:

@@ -26,7 +26,7 @@ async def _client(members: list[str], cluster_name: str) -> Any:
 
 
 class MapSpace:
-    """A stock map on the cluster, written and read in the Python adapter's encoding."""
+    """A products map on the cluster, written and read in the Python adapter's encoding."""
 
     def __init__(self, client: Any, map_name: str) -> None:
         self.client = client
@@ -58,7 +58,7 @@ class MapSpace:
 async def map_space(hazelcast_cluster: Any, namespace: str) -> AsyncIterator[MapSpace]:
     client = await _client(hazelcast_cluster.members, hazelcast_cluster.cluster_name)
     try:
-        yield await MapSpace(client, f"{namespace}stock").open()
+        yield await MapSpace(client, f"{namespace}products").open()
     finally:
         await client.shutdown()
 
@@ -128,7 +128,7 @@ async def test_backups_hold_every_change_after_a_member_dies(engine_factory: Any
     stack.cluster.start(2)
     client = await _client(stack.cluster.addresses(), stack.cluster.cluster_name)
     try:
-        space = await MapSpace(client, f"{namespace}stock").open()
+        space = await MapSpace(client, f"{namespace}products").open()
         keys = [str(1000 + i) for i in range(40)]  # spread over both members' partitions
         expected: dict[str, dict[str, Any]] = {}
         for k in keys:

@@ -81,7 +81,7 @@ async def audit_grid(hazelcast_cluster: ClusterHandle, names: Names) -> AsyncIte
         hazelcast_cluster=hazelcast_cluster.cluster_name,
         namespace=names.namespace,
     )
-    grid = HazelcastGrid(settings, names, near_cache_maps=())
+    grid = HazelcastGrid(settings, names)
     await grid.start()
     yield grid
     await grid.close()
@@ -223,7 +223,7 @@ async def test_two_units_200_concurrent_orders_sell_exactly_the_stock(
     grid_orders = {k: v for k, v in (await map_values(audit_grid, audit_grid.names.orders)).items()}
     assert {body["id"] for _, body, _ in placed} == set(grid_orders), "grid orders != acknowledged orders"
     held = held_by_orders(grid_orders)
-    stock = await audit_grid.get_many(audit_grid.names.stock, product_ids)
+    stock = await audit_grid.get_many(audit_grid.names.products, product_ids)
     for pid in product_ids:
         assert STOCK == stock[pid]["stock"] + held[pid]
         assert stock[pid]["version"] == 1 + sum(1 for _, _, lines in placed if pid in dict(lines))
@@ -361,7 +361,7 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
     # back by the cluster: measured from the SIGKILL, with a deadline
     async def conserved() -> tuple[dict[str, Any], dict[str, Any]]:
         orders = await map_values(audit_grid, names.orders)
-        stock = await audit_grid.get_many(names.stock, product_ids)
+        stock = await audit_grid.get_many(names.products, product_ids)
         held = held_by_orders(orders)
         off = {pid: CRASH_STOCK - stock[pid]["stock"] - held[pid] for pid in product_ids}
         assert all(v == 0 for v in off.values()), f"initial - current - held per product: {off}"
@@ -393,7 +393,7 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
     print(f"every product orderable again {writable_s:.2f}s after the last SIGKILL "
           f"(deadline {ORPHAN_LOCK_DEADLINE_S:.0f}s, transaction timeout 10s)")
     grid_orders = await map_values(audit_grid, names.orders)
-    stock = await audit_grid.get_many(names.stock, product_ids)
+    stock = await audit_grid.get_many(names.products, product_ids)
 
     # G1 (a): every acknowledged write is in the grid, at least at the acknowledged version
     lost = [oid for oid in ledger.orders if oid not in grid_orders]

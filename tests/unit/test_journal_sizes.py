@@ -53,9 +53,9 @@ def test_the_credits_map_is_not_journaled() -> None:
 def test_bounds_and_keys() -> None:
     names = Names(namespace="t1-")
     assert {k: (j.slots, j.bound) for k, j in JOURNALS.items()} == {
-        "users": (128, 64), "products": (128, 64), "stock": (256, 128), "orders": (256, 128),
+        "users": (128, 64), "products": (256, 128), "orders": (256, 128),
         "journal-tiny": (10, 5)}
-    assert journal_of(names.stock, names.namespace).bound == 128
+    assert journal_of(names.products, names.namespace).bound == 128
     assert credit_key(names.orders, 270) == "t1-orders#270"
     with pytest.raises(ValueError):
         journal_of(names.idempotency, names.namespace)

@@ -44,7 +44,7 @@ class TestLocalChangeLogContract(ChangeLogContract):
 def test_defaults_mirror_the_member_configuration() -> None:
     names = Names(namespace="x-")
     log = LocalGrid(names, 100).change_log
-    assert log.journaled_maps == (names.users, names.products, names.stock, names.orders)
+    assert log.journaled_maps == (names.users, names.products, names.orders)
     assert log.partition_count == DEFAULT_PARTITIONS == 271
     assert DEFAULT_CAPACITY == 256
     with pytest.raises(ValueError):

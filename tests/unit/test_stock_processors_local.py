@@ -27,7 +27,7 @@ pytestmark = pytest.mark.unit
 
 
 class DictSpace:
-    """A stock map as the in-process grid keeps one: canonical JSON bytes per key.
+    """A products map as the in-process grid keeps one: canonical JSON bytes per key.
 
     Each step is applied without an await in between (atomic per key, as under LocalGrid's
     lock); the ``sleep(0)`` before it lets concurrent callers interleave.

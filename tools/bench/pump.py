@@ -124,7 +124,7 @@ async def _pump_round(settings: Any, fill_grid: Any, records: int, lag: tuple[fl
     written: list[tuple[str, bytes, bytes]] = []
     fill_rate = await _fill(fill_grid, records, 0, written=written)
     assert await fill_grid.backlog() == records
-    app = build(settings, open_grid(settings, "pump"))
+    app = build(settings, open_grid(settings))
     runtime = app.pump_runtime  # type: ignore[attr-defined]
     timed = runtime.publisher = TimedPublisher(runtime.publisher)
     await app.start()
@@ -188,7 +188,7 @@ async def _bench(args: argparse.Namespace, env: dict[str, str]) -> dict:
                                 namespace=ns, backlog_limit=max(100_000, 2 * args.records),
                                 http_port=free_ports(1)[0])
         await ensure_topics(settings.bootstrap_servers, pump_topics(settings))
-        fill_grid = open_grid(settings, "pump")
+        fill_grid = open_grid(settings)
         await fill_grid.start()
         try:
             lag = (args.lag_rate, args.lag_seconds) if n == 0 and args.lag_seconds > 0 else None

@@ -77,7 +77,7 @@ async def _bench(entities: int, members: int, batch: int) -> dict:
         try:
             settings = CommonSettings(grid="hazelcast", hazelcast_members=stack.cluster.member_list,
                                       hazelcast_cluster=stack.cluster.cluster_name)
-            grid = open_grid(settings, "reader", Names("reader-"))
+            grid = open_grid(settings, Names("reader-"))
             await grid.start()
             try:
                 started = time.perf_counter()

@@ -11,8 +11,9 @@ docs/benchmarks.md §2 and §3, side by side in one run:
    unit / bare (target for GET: >= 60 %).
 2. Hazelcast only: ``HazelcastGrid.get`` vs raw ``map.get`` of both hazelcast-python-client
    APIs at the same concurrency: the classic client (callbacks on its reactor thread) and
-   the asyncio client (what the adapter reads through), on the stock map (a network round
-   trip) and on the near-cached products map. ours/raw is against the faster raw client.
+   the asyncio client (what the adapter reads through), on the products map (whole product
+   entries, no near cache: a network round trip; decision 0017). ours/raw is against the
+   faster raw client.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def _raw(client: Any, map_name: str, keys: list[str], concurrency: int, seconds:
         while time.monotonic() < deadline:
             t0 = time.perf_counter()
             f = m.get(rng.choice(keys))
-            if f.done():  # near-cache hit: loop instead of recursing through callbacks
+            if f.done():  # answered already: loop instead of recursing through callbacks
                 f.result()
                 latencies.append((time.perf_counter() - t0) * 1000)
                 continue
@@ -152,7 +153,6 @@ def _summary(latencies: list[float], seconds: float) -> dict:
 
 async def _grid_layer(env: dict[str, str], args: argparse.Namespace) -> dict[str, dict]:
     import hazelcast
-    from hazelcast.config import InMemoryFormat
 
     from grid_config.names import Names
     from spacegrid.bootstrap import open_grid
@@ -161,27 +161,24 @@ async def _grid_layer(env: dict[str, str], args: argparse.Namespace) -> dict[str
     names = Names(namespace=f"benchgl{uuid.uuid4().hex[:6]}-")
     settings = load(CommonSettings, grid="hazelcast", hazelcast_members=env["SPACEGRID_HAZELCAST_MEMBERS"],
                     hazelcast_cluster=env["SPACEGRID_HAZELCAST_CLUSTER"], namespace=names.namespace)
-    grid = open_grid(settings, "unit", names)
+    grid = open_grid(settings, names)
     await grid.start()
-    near = {names.products: {"invalidate_on_change": True, "in_memory_format": InMemoryFormat.OBJECT,
-                             "eviction_max_size": 100_000}}
     raw = await asyncio.get_running_loop().run_in_executor(None, lambda: hazelcast.HazelcastClient(
-        cluster_name=settings.hazelcast_cluster, cluster_members=settings.member_addresses, near_caches=near,
+        cluster_name=settings.hazelcast_cluster, cluster_members=settings.member_addresses,
     ))
     from hazelcast.asyncio import HazelcastClient as AsyncioClient
 
     raw_aio = await AsyncioClient.create_and_start(
-        cluster_name=settings.hazelcast_cluster, cluster_members=settings.member_addresses, near_caches=near)
+        cluster_name=settings.hazelcast_cluster, cluster_members=settings.member_addresses)
     try:
         keys = [str(10**17 + i) for i in range(1000)]
-        await grid.put_all(names.stock, {k: {"stock": 5, "version": 1} for k in keys})
-        await grid.put_all(names.products, {k: {"id": k, "sku": k, "name": "n", "category": "c", "price_cents": 1}
-                                            for k in keys})
+        await grid.put_all(names.products, {k: {"id": k, "sku": k, "name": "n", "category": "c", "price_cents": 1,
+                                                "stock": 5, "version": 1} for k in keys})
         out = {}
         loop = asyncio.get_running_loop()
-        for label, map_name in (("stock (no near cache)", names.stock), ("products (near cache)", names.products)):
+        for label, map_name in (("products", names.products),):
             aio_map = await raw_aio.get_map(map_name)
-            await _ours(grid, map_name, keys, args.connections, 1.0)  # warm (near cache filled)
+            await _ours(grid, map_name, keys, args.connections, 1.0)  # warm
             await loop.run_in_executor(None, _raw, raw, map_name, keys, args.connections, 1.0)
             await _async_gets(aio_map.get, keys, args.connections, 1.0)
             ours = await _ours(grid, map_name, keys, args.connections, args.duration / 2)

@@ -6,7 +6,7 @@ Both apps use the grid adapter the settings name (``SPACEGRID_GRID``: ``embedded
 LocalGrid here) and the same seeded data; the bare app makes the same grid calls as the
 unit's handlers with no middleware, validation, auth or problem mapping:
 
-- ``GET /products/{id}``: ``get(products)`` + ``get(stock)``, composed, orjson;
+- ``GET /products/{id}``: ``get(products)`` (the whole product, one entry), orjson;
 - ``POST /orders``: ``new_id()`` + ``transact(place_order)`` (the unit's domain function).
 
 On start it seeds ``--products`` products (huge stock, so orders never run out) and one
@@ -58,10 +58,9 @@ def bare_app(grid: Grid, user_id: str) -> web.Application:
     async def get_product(request: web.Request) -> web.Response:
         pid = request.match_info["id"]
         entry = await grid.get(names.products, pid)
-        stock = await grid.get(names.stock, pid) if entry else None
-        if entry is None or stock is None:
+        if entry is None:
             return web.Response(status=404)
-        return web.Response(body=orjson.dumps(catalog.compose(entry, stock)), content_type="application/json")
+        return web.Response(body=orjson.dumps(catalog.public_product(entry)), content_type="application/json")
 
     async def place_order(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
@@ -82,7 +81,7 @@ def bare_app(grid: Grid, user_id: str) -> web.Application:
 async def serve(args: argparse.Namespace) -> None:
     settings = load_unit_settings(require_secret=False, namespace=f"bench{uuid.uuid4().hex[:8]}-",
                                   backlog_limit=10_000_000)
-    grid = open_grid(settings, "unit")
+    grid = open_grid(settings)
     await grid.start()
     try:
         seeded = await seed(grid, settings, args.products)

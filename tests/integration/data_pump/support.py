@@ -106,7 +106,7 @@ def grid_settings(cluster_env: dict[str, str], namespace: str, backlog_limit: in
 
 
 async def open_grid(settings: CommonSettings) -> HazelcastGrid:
-    grid = HazelcastGrid(settings, settings.names, near_cache_maps=())
+    grid = HazelcastGrid(settings, settings.names)
     await grid.start()
     return grid
 

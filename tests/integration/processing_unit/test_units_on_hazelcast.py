@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from typing import Any, AsyncIterator
 
 import pytest
@@ -17,7 +16,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from spacegrid.bootstrap import build_unit_app
 from processing_unit.keys import GRID
 from processing_unit.settings import load_unit_settings
-from tests.support.eventually import eventually_async
 
 pytestmark = pytest.mark.integration
 
@@ -130,14 +128,11 @@ async def test_idempotency_and_unique_email_across_units(units: list[TestClient]
     assert (await (await b.get(f"/products/{pid}")).json())["stock"] == 98
     r = await b.post("/orders", json={"lines": [{"product_id": pid, "quantity": 3}]}, headers=headers)
     assert r.status == 422
-    # near cache: a catalog edit through one unit reaches the other's near cache eventually
-    # (invalidations are batched by the members); stock is not near-cached, so it is exact
+    # no near cache (decision 0017): a catalog edit through one unit is read at once
+    # through the other, stock and version with it
     r = await a.patch(f"/products/{pid}", json={"price_cents": 9}, headers={**admin, "If-Match": '"2"'})
     assert r.status == 200, await r.text()
-
-    async def seen() -> None:
-        assert (await (await b.get(f"/products/{pid}")).json())["price_cents"] == 9
-
-    started = time.monotonic()
-    await eventually_async(seen, timeout=30, interval=0.1)
-    print(f"near-cache staleness across units: {time.monotonic() - started:.2f} s")
+    r = await b.get(f"/products/{pid}")
+    assert r.headers["ETag"] == '"3"'
+    assert {k: v for k, v in (await r.json()).items() if k in ("price_cents", "stock", "version")} == {
+        "price_cents": 9, "stock": 98, "version": 3}

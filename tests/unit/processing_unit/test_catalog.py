@@ -108,3 +108,17 @@ async def test_bad_and_unknown_ids_404(api: Api, pid: str) -> None:
     r = await api.client.get(f"/products/{pid}")
     assert r.status == 404
     assert r.content_type == "application/problem+json"
+
+
+async def test_a_product_is_one_entry_holding_stock_and_version(api: Api) -> None:
+    """Decision 0017: the products map holds the whole product; an edit keeps unknown fields."""
+    p = await api.product(stock=7, price=1999)
+    products = api.grid.names.products
+    assert await api.grid.get(products, p["id"]) == p
+    await api.grid.put(products, p["id"], {**p, "holds": {"o-1": {"at": 1, "qty": 1}}})
+    r = await api.client.patch(f"/products/{p['id']}", json={"name": "renamed"}, headers=api.admin)
+    assert r.status == 200 and await r.json() == {**p, "name": "renamed", "version": 2}
+    stored = await api.grid.get(products, p["id"])
+    assert stored == {**p, "name": "renamed", "version": 2, "holds": {"o-1": {"at": 1, "qty": 1}}}
+    listed = (await (await api.client.get("/products")).json())["items"]
+    assert listed == [{**p, "name": "renamed", "version": 2}]

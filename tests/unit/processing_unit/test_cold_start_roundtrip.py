@@ -22,7 +22,7 @@ from tests.unit.processing_unit.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, uni
 
 async def _maps(grid: LocalGrid) -> dict[str, dict]:
     n = grid.names
-    maps = (n.users, n.users_by_email, n.products, n.stock, n.orders, n.products_by_sku)
+    maps = (n.users, n.users_by_email, n.products, n.orders, n.products_by_sku)
     return {m: {k: v async for k, v in grid.entries(m)} for m in maps}
 
 

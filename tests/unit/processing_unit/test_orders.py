@@ -145,3 +145,19 @@ async def test_unknown_order_404(api: Api) -> None:
         assert (await api.client.get(path, headers=u.headers)).status == 404
     assert (await api.client.post("/orders/42/cancel", headers=u.headers)).status == 404
     assert (await api.client.post("/orders/42/ship", headers=api.admin)).status == 404
+
+
+async def test_orders_keep_every_other_field_of_the_product_entry(api: Api) -> None:
+    """A product is one entry (decision 0017): orders change its stock and version only, so
+    fields they do not know (the stock processors' holds) survive; the resource shows none."""
+    a = await api.product(stock=5, price=10)
+    products = api.grid.names.products
+    holds = {"o-elsewhere": {"at": 1, "qty": 2}}
+    await api.grid.put(products, a["id"], {**a, "holds": holds})
+    u = await api.signup()
+    order = await (await place(api, u.headers, [(a["id"], 3)])).json()
+    assert await api.grid.get(products, a["id"]) == {**a, "stock": 2, "version": 2, "holds": holds}
+    r = await api.client.get(f"/products/{a['id']}")
+    assert await r.json() == {**a, "stock": 2, "version": 2} and r.headers["ETag"] == '"2"'
+    assert (await api.client.post(f"/orders/{order['id']}/cancel", headers=u.headers)).status == 200
+    assert await api.grid.get(products, a["id"]) == {**a, "stock": 5, "version": 3, "holds": holds}

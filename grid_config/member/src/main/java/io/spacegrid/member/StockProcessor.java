@@ -10,7 +10,7 @@ import java.io.IOException;
 import java.util.Map;
 
 /**
- * Base of the stock processors: one atomic step on one stock entry, run on the partition
+ * Base of the stock processors: one atomic step on one product entry, run on the partition
  * thread of the key's owner, answering a small canonical JSON string
  * ({@code {"available":n,"outcome":"held","qty":q}}) that Python decodes with orjson.
  *

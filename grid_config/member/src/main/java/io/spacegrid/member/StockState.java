@@ -5,12 +5,13 @@ import com.hazelcast.internal.json.JsonObject;
 import com.hazelcast.internal.json.JsonValue;
 
 /**
- * One entry of the stock map, {@code {"stock": n, "version": v, "holds": {order_id: {"at":
- * ms, "qty": q}}}}, parsed from and written back to a {@link HazelcastJsonValue}.
+ * The stock part of one product entry (map {@code products}: the whole product, decision
+ * 0017), {@code {"stock": n, "version": v, "holds": {order_id: {"at": ms, "qty": q}}, ...}},
+ * parsed from and written back to a {@link HazelcastJsonValue}.
  *
- * <p>{@code holds} is omitted when empty, so a stock entry without holds is byte-identical to
- * the shape written before holds existed. Every other field of the document (e.g. the Python
- * adapter's {@code _sk} sort key) is kept as it was.
+ * <p>{@code holds} is omitted when empty, so an entry without holds is byte-identical to the
+ * shape written before holds existed. Every other field of the document (the catalog fields,
+ * the Python adapter's {@code _sk} sort key) is kept as it was.
  */
 final class StockState {
 
