@@ -3,7 +3,7 @@
 - The **control topic** (one partition per pump shard) is consumed by a thin agent;
   Kafka's group assignment of its partitions decides which shards this pump ships
   (:class:`PumpRuntime` follows ``on_partitions_revoked`` / ``on_partitions_assigned``).
-- Each owned shard's journals are shipped by :func:`~data_pump.journal_shipping.ship_shard` through
+- Each owned shard's journals are shipped by :func:`~data_pump.shipping.ship_shard` through
   :class:`~data_pump.kafka_publisher.FaustPublisher` (idempotent producer, acks=all).
 - A timer refreshes the backlog gauge; ``/metrics`` and ``/health/*`` are served by
   Faust's web server, bound to ``SPACEGRID_HTTP_HOST:SPACEGRID_HTTP_PORT``.
@@ -26,7 +26,7 @@ from data_pump.metrics import CONTENT_TYPE, PumpMetrics
 from data_pump.ownership import SHARDS, ShardDrainer
 from data_pump.publisher import Publisher
 from data_pump.settings import PumpSettings
-from data_pump.journal_shipping import refresh_unshipped, ship_shard
+from data_pump.shipping import refresh_unshipped, ship_shard
 from grid_config.errors import GridError
 from grid_config.ports import Grid
 from service_kit.faust_app import ReliableApp, app_options

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 
-from data_pump.journal_shipping import refresh_unshipped, ship_shard
+from data_pump.shipping import refresh_unshipped, ship_shard
 from data_pump.local_channel import LocalChannel
 from data_pump.metrics import PumpMetrics
 from data_pump.ownership import SHARDS, ShardDrainer

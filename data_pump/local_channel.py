@@ -3,7 +3,7 @@
 The pump ships into it through the same :class:`~data_pump.publisher.Publisher` port it
 uses for Kafka; the embedded writer reads from it. The channel is bounded: when the
 writer falls behind, ``send`` waits for room, the pump stops taking records, the grid's
-outbox fills to its bound and units answer 503 (G7) -- memory never grows without limit.
+journals fill to their bound and units answer 503 (G7) -- memory never grows without limit.
 
 A record counts as acknowledged once it is in the channel. Channel and grid live and die
 in the same process (embedded durability is write-behind: docs/architecture.md, "Two modes"), so acknowledging

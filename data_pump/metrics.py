@@ -25,18 +25,13 @@ def age_seconds(changed_at: str, now: float | None = None) -> float:
 
 
 class PumpMetrics:
-    """Backlog, oldest-record age, shipped changes (and their rate), publish failures."""
+    """Un-shipped entries, oldest un-shipped age, journal fill and gaps, shipped changes, failures."""
 
     def __init__(self, rate_window_s: float = 10.0) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.backlog = Gauge(
-            "spacegrid_pump_backlog",
-            "Change records still in the grid (un-shipped, over all stripes; the G7 figure)",
-            registry=self.registry,
-        )
         self.oldest_age = Gauge(
             "spacegrid_pump_oldest_record_age_seconds",
-            "Age (now - changed_at) of the oldest un-shipped record seen at the head of an owned stripe",
+            "Age (now - changed_at) of the oldest un-shipped entry at the head of an owned journal",
             registry=self.registry,
         )
         self.shipped = Counter(
@@ -56,7 +51,7 @@ class PumpMetrics:
         )
         self.dead_letters = Counter(
             "spacegrid_pump_dead_letters",
-            "Undecodable outbox records published to the dead-letter topic (and removed from the grid)",
+            "Journal entries that are not valid changes, published to the dead-letter topic and skipped",
             registry=self.registry,
         )
         self.in_flight = Gauge(
@@ -65,7 +60,7 @@ class PumpMetrics:
             registry=self.registry,
         )
         self.owned = Gauge(
-            "spacegrid_pump_owned_stripes", "Outbox stripes this pump drains", registry=self.registry
+            "spacegrid_pump_owned_shards", "Pump shards (groups of journals) this pump ships", registry=self.registry
         )
         self.journal_lost = Counter(
             "spacegrid_journal_lost",
@@ -86,7 +81,7 @@ class PumpMetrics:
             registry=self.registry,
         )
         self._window = RateWindow(rate_window_s)
-        self._head_age: dict[object, float] = {}
+        self._head_age: dict[str, float] = {}
         #: next sequence to ship, per (map, partition) this pump shipped from
         self.positions: dict[tuple[str, int], int] = {}
 
@@ -102,12 +97,12 @@ class PumpMetrics:
     def record_failure(self) -> None:
         self.failures.inc()
 
-    def record_head(self, stripe: object, changed_at: str | None) -> None:
-        """Age of the record at a stripe's (or journal's) head when read (None: empty)."""
+    def record_head(self, journal: str, changed_at: str | None) -> None:
+        """Age of the entry at a journal's head when read (None: nothing waiting)."""
         if changed_at is None:
-            self._head_age.pop(stripe, None)
+            self._head_age.pop(journal, None)
         else:
-            self._head_age[stripe] = age_seconds(changed_at)
+            self._head_age[journal] = age_seconds(changed_at)
         self.oldest_age.set(max(self._head_age.values(), default=0.0))
 
     def record_position(self, map_name: str, partition: int, next_seq: int) -> None:
@@ -119,12 +114,6 @@ class PumpMetrics:
     def record_unshipped(self, map_name: str, entries: int, fill_ratio: float) -> None:
         self.unshipped.labels(map=map_name).set(entries)
         self.journal_fill.labels(map=map_name).set(fill_ratio)
-
-    def forget_stripe(self, stripe: int) -> None:
-        self.record_head(stripe, None)
-
-    def record_backlog(self, records: int) -> None:
-        self.backlog.set(records)
 
     def refresh_rate(self) -> float:
         rate = self._window.per_second()

@@ -8,18 +8,16 @@ from grid_config.settings import CommonSettings
 
 
 class PumpSettings(CommonSettings):
-    #: records taken from one stripe per batch (one Kafka round trip per batch). Large on
-    #: purpose: a take reads the whole stripe (at most its bound) from the grid anyway
-    pump_batch_size: int = Field(default=5000, ge=1, le=100_000)
-    #: pause before polling an empty stripe again
-    pump_idle_ms: int = Field(default=20, ge=1, le=10_000)
+    #: journal entries read per batch (one Kafka round trip per batch; a member answers at
+    #: most 1,000 per read)
+    pump_batch_size: int = Field(default=1000, ge=1, le=1000)
     #: cap of the exponential backoff between failed attempts
     pump_max_backoff_s: float = Field(default=5.0, gt=0, le=300)
-    #: a dead pump's stripes move to the others after about this long (Kafka group session)
+    #: a dead pump's shards move to the others after about this long (Kafka group session)
     pump_session_timeout_s: float = Field(default=8.0, ge=3, le=300)
     #: bound of one publish attempt: a record not acknowledged by then fails its batch
     pump_request_timeout_s: float = Field(default=15.0, ge=1, le=300)
-    #: how often the backlog gauge is refreshed from the grid
+    #: how often the un-shipped and journal-fill gauges are refreshed from the grid
     pump_metrics_interval_s: float = Field(default=1.0, gt=0, le=60)
 
     @property

@@ -1,14 +1,20 @@
-"""Shipping: outbox stripe -> publisher, the pump's whole reliability logic (G2).
+"""Shipping: map journals -> publisher, the pump's whole reliability logic (G2).
 
-One batch at a time per stripe: take records, enqueue every one in order, wait for every
-acknowledgement, and only then commit (forget) the batch. Any failure rolls the batch
-back, so its records return to the head of the stripe in order and the next attempt
-re-ships them: a record is forgotten only after the broker acknowledged it, and a replay
-repeats a suffix of a key's history, never reorders it.
+One reader per (entity map, partition), in sequence order: read the entries after the
+stored position, turn each into its change event, enqueue every one in order, wait for
+every acknowledgement, and only then store the new position in the grid. Any failure
+stores nothing, so the next attempt reads and ships the same entries again: a position
+moves only past what the broker acknowledged, and a replay (after a failure or a pump
+killed at any instant) repeats a suffix of a key's history, never reorders it, because a
+key lives in one partition and every partition is read in order by one reader.
 
-A record that does not decode (poison) must not stop its stripe: it is published to the
-dead-letter topic with its original bytes and the error in a header, acknowledged like
-any record, and forgotten with its batch.
+A gap (entries overwritten before they were read: the journal is a bounded ring) is
+counted, logged as an error, and repaired by re-shipping the current state of every
+entity of that partition: the newest state of each key is then the last one shipped,
+which is what the writers' version guard needs. G7 exists so that this never happens.
+
+An entry that is not a valid entity (poison) must not stop its partition: it goes to the
+dead-letter topic with the error in a header, and the position moves past it.
 
 Used unchanged by the Faust pump (Kafka publisher) and the embedded mode (in-process
 channel).
@@ -18,150 +24,169 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import orjson
-
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
 from data_pump.errors import PublishFailed
 from data_pump.metrics import PumpMetrics
 from data_pump.publisher import Publisher
-from grid_config.errors import GridError, OutboxDisturbed
-from grid_config.events import ChangeEvent, dead_letter_headers
+from grid_config.change_log import ChangeLog, JournalChange
+from grid_config.errors import GridError, PoisonEvent
+from grid_config.events import META_FIELD, ChangeEvent, dead_letter_headers, event_from_value
 from grid_config.names import Names
-from grid_config.ports import ChangeBatch, Grid, UndecodableRecord
 
 log = logging.getLogger("spacegrid.pump")
 
 #: failures worth a retry with backoff: the broker or the grid is (hopefully briefly) away
 RETRYABLE = (PublishFailed, GridError)
 
+#: called after a position was stored: (map name, partition, entries shipped)
+Shipped = Callable[[str, int, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Poison:
+    """A journal entry that is not a valid change (dead-lettered, then skipped)."""
+
+    change: JournalChange
+    error: str
+
+    def raw(self) -> bytes:
+        return orjson.dumps({"key": self.change.key, "value": self.change.value, "old": self.change.old})
+
+
+def to_events(kind: str, changes: list[JournalChange]) -> tuple[list[ChangeEvent], list[Poison]]:
+    """The change events of a run of journal entries (pure), and the entries that are poison."""
+    events, poison = [], []
+    for change in changes:
+        try:
+            events.append(event_from_value(kind, change.key, change.value, change.old))
+        except PoisonEvent as e:
+            poison.append(Poison(change, str(e)))
+    return events, poison
+
 
 async def _settle(acks: list[Awaitable[Any]]) -> list[Any]:
-    """Wait until every acknowledgement settled; return results and exceptions alike.
-
-    Never abandon an in-flight send: if a retry were published while an older send of the
-    same record is still pending, the older one could land last and step a key back.
-    """
+    """Wait until every acknowledgement settled; never abandon an in-flight send (a retry
+    published while an older send of the same record is pending could step a key back)."""
     return list(await asyncio.gather(*acks, return_exceptions=True))
 
 
-def dead_letter_key(raw: bytes) -> bytes:
-    """The entity id of a poison record when it can still be read, else an empty key."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return b""
-    entity_id = doc.get("id") if isinstance(doc, dict) else None
-    return str(entity_id).encode() if isinstance(entity_id, (str, int)) else b""
-
-
-async def ship_batch(
-    grid: Grid,
-    names: Names,
-    publisher: Publisher,
-    stripe: int,
-    max_items: int,
-    metrics: PumpMetrics | None = None,
-) -> list[ChangeEvent]:
-    """Ship one batch of a stripe; return the events shipped (empty: the stripe was empty).
-
-    Raises :class:`PublishFailed` after rolling the batch back when any record was not
-    acknowledged; grid errors propagate (the grid returns an uncommitted batch itself).
-    """
-    batch = await grid.take_changes(stripe, max_items)
-    events, poison = batch.events, list(batch.poison)
-    if metrics is not None:
-        metrics.record_head(stripe, events[0].changed_at if events else None)
-    if not events and not poison:
-        await batch.commit()
-        return []
-    if metrics is not None:
-        metrics.in_flight.inc()
-    try:
-        await _publish_then_forget(batch, names, publisher, stripe, events, poison, metrics)
-    finally:
-        if metrics is not None:
-            metrics.in_flight.dec()
-    if metrics is not None:
-        metrics.record_shipped(len(events))
-        metrics.record_dead_letters(len(poison))
-    return events
-
-
-async def _publish_then_forget(
-    batch: ChangeBatch,
-    names: Names,
-    publisher: Publisher,
-    stripe: int,
-    events: list[ChangeEvent],
-    poison: list[UndecodableRecord],
-    metrics: PumpMetrics | None,
+async def publish_in_order(
+    publisher: Publisher, names: Names, source: str, events: list[ChangeEvent], poison: list[Poison]
 ) -> None:
-    """Enqueue every record, wait for every ack, then commit; roll back on any failure."""
+    """Enqueue every event (and dead letter) in order, then wait for every ack.
+
+    Raises :class:`PublishFailed` unless every record was acknowledged.
+    """
     acks: list[Awaitable[Any]] = []
     try:
         for event in events:
             acks.append(await publisher.send(names.topic(event.kind), event.key, event.to_bytes()))
         for bad in poison:
-            log.error("stripe %s: undecodable change record -> %s: %s", stripe, names.deadletter_topic, bad.error)
-            headers = dead_letter_headers(bad.error, names.outbox(stripe))
-            acks.append(await publisher.send(names.deadletter_topic, dead_letter_key(bad.raw), bad.raw, headers))
-        outcomes = await _settle(acks)
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        if errors:
-            raise PublishFailed(
-                f"stripe {stripe}: {len(errors)} of {len(acks)} records not acknowledged: {errors[0]!r}"
-            ) from errors[0]
-    except BaseException as e:
-        # also on cancellation (revoke, shutdown): the records go back, in order
+            log.error("%s: journal entry of key %r is not a valid change -> %s: %s",
+                      source, bad.change.key, names.deadletter_topic, bad.error)
+            acks.append(await publisher.send(names.deadletter_topic, bad.change.key.encode(), bad.raw(),
+                                             dead_letter_headers(bad.error, source)))
+    except BaseException:
         await _settle(acks)
-        await batch.rollback()
-        if metrics is not None and not isinstance(e, asyncio.CancelledError):
-            metrics.record_failure()
-        if isinstance(e, Exception) and not isinstance(e, PublishFailed):
-            raise PublishFailed(f"stripe {stripe}: publishing failed: {e!r}") from e
         raise
-    try:
-        await batch.commit()
-    except OutboxDisturbed as e:
-        await _ship_removed_untaken(names, publisher, stripe, e.records)
+    errors = [o for o in await _settle(acks) if isinstance(o, BaseException)]
+    if errors:
+        raise PublishFailed(f"{source}: {len(errors)} of {len(acks)} records not acknowledged: {errors[0]!r}") \
+            from errors[0]
 
 
-async def _ship_removed_untaken(names: Names, publisher: Publisher, stripe: int, records: list[bytes]) -> None:
-    """Ship records a commit removed without having taken them (they exist only here now).
+class PartitionShipper:
+    """Ships one (map, partition) journal; ``ship_once`` is one read-publish-store step."""
 
-    Happens only when the stripe had a second taker or a late removal executed; they are
-    the next records of the stripe, so shipping them before the next take keeps per-key
-    order. Retried until acknowledged: a crash in this window is the one way to lose them.
-    """
-    log.error("stripe %s: commit removed %d records it had not shipped; shipping them now",
-              stripe, len(records))
-    events, poison = [], []
-    for raw in records:
+    def __init__(
+        self,
+        change_log: ChangeLog,
+        names: Names,
+        publisher: Publisher,
+        map_name: str,
+        partition: int,
+        *,
+        batch_size: int = 500,
+        metrics: PumpMetrics | None = None,
+        on_shipped: Shipped | None = None,
+    ) -> None:
+        self.change_log = change_log
+        self.names = names
+        self.publisher = publisher
+        self.map_name = map_name
+        self.partition = partition
+        self.kind = names.kind_of(map_name)
+        self.source = f"{map_name}#{partition}"
+        self.batch_size = batch_size
+        self.metrics = metrics
+        self.on_shipped = on_shipped
+        self.position: int | None = None
+
+    async def start_position(self) -> int:
+        """The stored position, or (never shipped) the oldest entry still in the journal."""
+        if self.position is None:
+            stored = await self.change_log.position(self.map_name, self.partition)
+            if stored is None:
+                stored = (await self.change_log.bounds(self.map_name, self.partition)).oldest
+            self.position = stored
+        return self.position
+
+    async def ship_once(self, wait: bool = False) -> int:
+        """Read after the position, ship, store the new position; returns entries shipped."""
+        start = await self.start_position()
+        read = await self.change_log.read(self.map_name, self.partition, start, self.batch_size, wait=wait)
+        if read.lost > 0:
+            await self._repair_gap(start, read.lost)
+        if not read.changes:
+            if read.next_seq != start:  # clamped forward (gap) or journal recreated: follow it
+                await self._store(read.next_seq, 0)
+            return 0
+        events, poison = to_events(self.kind, read.changes)
+        if self.metrics is not None:
+            self.metrics.record_head(self.source, events[0].changed_at if events else None)
+            self.metrics.in_flight.inc()
         try:
-            events.append((raw, ChangeEvent.from_bytes(raw)))
-        except Exception as e:  # noqa: BLE001 - poison
-            poison.append(UndecodableRecord(raw=raw, error=f"{type(e).__name__}: {e}"))
-    delay = 0.05
-    while True:
-        acks: list[Awaitable[Any]] = []
-        try:
-            for raw, event in events:
-                acks.append(await publisher.send(names.topic(event.kind), event.key, raw))
-            for bad in poison:
-                headers = dead_letter_headers(bad.error, names.outbox(stripe))
-                acks.append(await publisher.send(names.deadletter_topic, dead_letter_key(bad.raw), bad.raw, headers))
-            errors = [o for o in await _settle(acks) if isinstance(o, BaseException)]
-            if not errors:
-                return
-            log.error("stripe %s: %d removed records not acknowledged yet: %r", stripe, len(errors), errors[0])
-        except PublishFailed as e:
-            await _settle(acks)
-            log.error("stripe %s: removed records not published yet: %s", stripe, e)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
+            await publish_in_order(self.publisher, self.names, self.source, events, poison)
+        except BaseException as e:
+            if self.metrics is not None and not isinstance(e, asyncio.CancelledError):
+                self.metrics.record_failure()
+            if isinstance(e, Exception) and not isinstance(e, (PublishFailed, GridError)):
+                raise PublishFailed(f"{self.source}: publishing failed: {e!r}") from e
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.in_flight.dec()
+        await self._store(read.next_seq, len(read.changes))
+        if self.metrics is not None:
+            self.metrics.record_shipped(len(events))
+            self.metrics.record_dead_letters(len(poison))
+            self.metrics.record_head(self.source, None)
+        return len(read.changes)
+
+    async def _store(self, next_seq: int, shipped: int) -> None:
+        await self.change_log.store_position(self.map_name, self.partition, next_seq)
+        self.position = next_seq
+        if self.metrics is not None:
+            self.metrics.record_position(self.map_name, self.partition, next_seq)
+        if self.on_shipped is not None and shipped:
+            await self.on_shipped(self.map_name, self.partition, shipped)
+
+    async def _repair_gap(self, start: int, lost: int) -> None:
+        """Entries were overwritten unread: count, log, and re-ship the partition's state."""
+        if self.metrics is not None:
+            self.metrics.record_lost(self.map_name, lost)
+        keys = await self.change_log.keys_in_partition(self.map_name, self.partition)
+        log.error(
+            "%s: %d journal entries were overwritten before they were shipped (read from %d); "
+            "re-shipping the current state of the partition's %d entities",
+            self.source, lost, start, len(keys),
+        )
+        await self.change_log.reship(self.map_name, keys)
 
 
 async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
@@ -171,52 +196,152 @@ async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
-def _log_retry(stripe: int) -> Callable[[RetryCallState], None]:
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[int]) -> int | None:
+    """Await ``work`` unless ``stop`` is set first (then cancel it and return None)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
+def _log_retry(source: str) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "shipping stripe %s failed (attempt %s), retrying in %.2fs: %s",
-            stripe,
-            state.attempt_number,
-            state.next_action.sleep if state.next_action else 0.0,
-            exc,
-        )
+        log.warning("shipping %s failed (attempt %s), retrying in %.2fs: %s", source, state.attempt_number,
+                    state.next_action.sleep if state.next_action else 0.0, exc)
 
     return before_sleep
 
 
-async def drain_stripe(
-    grid: Grid,
-    names: Names,
-    publisher: Publisher,
-    stripe: int,
-    stop: asyncio.Event,
-    *,
-    batch_size: int = 500,
-    idle_s: float = 0.05,
-    max_backoff_s: float = 5.0,
-    metrics: PumpMetrics | None = None,
-) -> None:
-    """Ship a stripe until ``stop`` is set; returns with no batch in flight.
+async def ship_partition(shipper: PartitionShipper, stop: asyncio.Event, *, max_backoff_s: float = 5.0) -> None:
+    """Ship one journal until ``stop`` is set; returns with nothing half-shipped.
 
-    Failures are retried forever with exponential backoff and jitter (an outage stops
-    progress and loses nothing); ``stop`` interrupts the backoff and the idle wait, never
-    a batch half-way (the batch in flight is committed or rolled back first).
+    Waiting for new entries is a long poll that ``stop`` interrupts; a batch being
+    published is never interrupted (its position is stored or not, both safe). Failures
+    are retried forever with exponential backoff and jitter: an outage stops progress
+    and loses nothing.
     """
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(RETRYABLE),
         wait=wait_random_exponential(multiplier=0.05, max=max_backoff_s),
         stop=lambda _state: stop.is_set(),
         sleep=lambda seconds: _sleep_unless_stopped(stop, seconds),
-        before_sleep=_log_retry(stripe),
+        before_sleep=_log_retry(shipper.source),
         reraise=True,
     )
     while not stop.is_set():
         try:
-            shipped = await retrying(ship_batch, grid, names, publisher, stripe, batch_size, metrics)
+            shipped = await retrying(shipper.ship_once)
+            if not shipped and not stop.is_set():
+                # nothing new: wait for the next entry (interruptible), ship it next round
+                await _unless_stopped(stop, retrying(shipper.ship_once, True))
         except RETRYABLE:
-            break  # stopped while failing: the failed batch was already rolled back
-        if not shipped:
-            await _sleep_unless_stopped(stop, idle_s)
-    if metrics is not None:
-        metrics.forget_stripe(stripe)
+            break  # stopped while failing: nothing was stored, the next owner re-ships
+    if shipper.metrics is not None:
+        shipper.metrics.record_head(shipper.source, None)
+
+
+def shard_partitions(change_log: ChangeLog, shard: int, shards: int) -> list[tuple[str, int]]:
+    """The (map, partition) journals of one pump shard: partitions ``p`` with ``p % shards == shard``."""
+    return [(m, p) for m in change_log.journaled_maps
+            for p in range(shard, change_log.partition_count, shards)]
+
+
+async def ship_shard(
+    change_log: ChangeLog,
+    names: Names,
+    publisher: Publisher,
+    shard: int,
+    shards: int,
+    stop: asyncio.Event,
+    *,
+    batch_size: int = 500,
+    max_backoff_s: float = 5.0,
+    metrics: PumpMetrics | None = None,
+    on_shipped: Shipped | None = None,
+) -> None:
+    """Ship every journal of one shard until ``stop`` is set (one reader per journal)."""
+    shippers = [
+        PartitionShipper(change_log, names, publisher, m, p, batch_size=batch_size, metrics=metrics,
+                         on_shipped=on_shipped)
+        for m, p in shard_partitions(change_log, shard, shards)
+    ]
+    await asyncio.gather(*(ship_partition(s, stop, max_backoff_s=max_backoff_s) for s in shippers))
+
+
+@dataclass
+class JournalStatus:
+    """One journaled map over the journals looked at: what waits to be shipped."""
+
+    unshipped: int = 0
+    #: un-shipped / capacity of the fullest partition (1.0: entries are being overwritten)
+    fill: float = 0.0
+    #: ``changed_at`` of the oldest un-shipped entry (None: nothing waits, or not asked)
+    oldest_changed_at: str | None = None
+    #: journals (partitions) with a stored position
+    positions: int = 0
+
+
+async def journal_status(
+    change_log: ChangeLog,
+    parts: list[tuple[str, int]],
+    positions: dict[tuple[str, int], int] | None = None,
+    *,
+    oldest: bool = False,
+    concurrency: int = 32,
+) -> dict[str, JournalStatus]:
+    """Un-shipped entries and fill per map over ``parts`` (positions: given, else stored).
+
+    ``oldest`` also reads the first un-shipped entry of every journal for its age.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(map_name: str, partition: int) -> tuple[str, int, bool, str | None]:
+        async with gate:
+            bounds = await change_log.bounds(map_name, partition)
+            stored = (positions or {}).get((map_name, partition))
+            if positions is None:
+                stored = await change_log.position(map_name, partition)
+            start = bounds.oldest if stored is None else max(stored, bounds.oldest)
+            waiting = max(0, bounds.newest + 1 - start)
+            head = None
+            if oldest and waiting:
+                first = await change_log.read(map_name, partition, start, 1)
+                if first.changes and isinstance(first.changes[0].value, dict):
+                    meta = first.changes[0].value.get(META_FIELD) or {}
+                    head = meta.get("changed_at") if isinstance(meta, dict) else None
+        return map_name, waiting, stored is not None, head
+
+    out = {m: JournalStatus() for m in change_log.journaled_maps}
+    for map_name, waiting, positioned, head in await asyncio.gather(*(one(m, p) for m, p in parts)):
+        status = out[map_name]
+        status.unshipped += waiting
+        status.fill = max(status.fill, waiting / change_log.capacity(map_name))
+        status.positions += positioned
+        if head is not None and (status.oldest_changed_at is None or head < status.oldest_changed_at):
+            status.oldest_changed_at = head
+    return out
+
+
+def every_journal(change_log: ChangeLog) -> list[tuple[str, int]]:
+    return [(m, p) for m in change_log.journaled_maps for p in range(change_log.partition_count)]
+
+
+async def refresh_unshipped(change_log: ChangeLog, metrics: PumpMetrics, shards: frozenset[int], total: int) -> None:
+    """Set the un-shipped and fill gauges of every journaled map from the owned journals."""
+    parts = [mp for shard in sorted(shards) for mp in shard_partitions(change_log, shard, total)]
+    for map_name, status in (await journal_status(change_log, parts, metrics.positions)).items():
+        metrics.record_unshipped(map_name, status.unshipped, status.fill)
+
+
+async def unshipped(change_log: ChangeLog) -> int:
+    """Journal entries not shipped yet, over every journal (stored positions)."""
+    statuses = await journal_status(change_log, every_journal(change_log))
+    return sum(s.unshipped for s in statuses.values())

@@ -14,7 +14,7 @@ class GridUnavailable(GridError):
 
 
 class BacklogFull(GridError):
-    """The un-shipped change-record backlog reached its bound (G7, maps to 503)."""
+    """A journal holds its bound of un-shipped changes: the write was refused (G7, maps to 503)."""
 
 
 class TransactionConflict(GridError):
@@ -25,14 +25,3 @@ class PoisonEvent(ValueError):
     """A change event that cannot be decoded or violates the contract."""
 
 
-class OutboxDisturbed(GridError):
-    """Committing a change batch removed records the batch had not taken.
-
-    Only when a stripe had a second taker (two pumps owning it at once) or a removal
-    from an earlier attempt executed late. ``records`` (raw, in outbox order) are no
-    longer in the grid: the caller must ship them before anything else of the stripe.
-    """
-
-    def __init__(self, message: str, records: list[bytes]) -> None:
-        super().__init__(message)
-        self.records = records

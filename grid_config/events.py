@@ -146,35 +146,3 @@ def event_from_value(kind: str, entity_id: str, value: dict[str, Any] | None,
         "state": unstamped(stored), "request_id": meta.get("request_id") or "",
         "changed_at": changed_at if isinstance(changed_at, str) else utc_now_iso(),
     })
-
-
-def in_entity_order(events: list[ChangeEvent]) -> list[ChangeEvent]:
-    """The same events, each entity's versions ascending, every entity keeping its slots.
-
-    Why: on Hazelcast a two-phase commit releases a transaction's map locks and appends its
-    outbox records in parallel, so a second transaction on the same entity can get the lock
-    and append its record first. Within what a take reads, this restores per-entity order
-    without moving any other entity's records.
-    """
-    slots: dict[tuple[str, str], list[int]] = {}
-    for i, e in enumerate(events):
-        slots.setdefault((e.kind, e.id), []).append(i)
-    ordered = list(events)
-    for positions in slots.values():
-        if len(positions) > 1:
-            for slot, event in zip(positions, sorted((events[i] for i in positions), key=lambda e: e.version)):
-                ordered[slot] = event
-    return ordered
-
-
-#: headers of every record on the dead-letter topic, from the pump and the writer alike:
-#: why it is poison, and where it came from (a grid structure or a Kafka topic)
-ERROR_HEADER = "spacegrid-error"
-SOURCE_HEADER = "spacegrid-source"
-#: an error text longer than this is cut (Kafka headers are not the place for tracebacks)
-ERROR_HEADER_MAX = 4000
-
-
-def dead_letter_headers(error: str, source: str) -> dict[str, bytes]:
-    """The headers of one dead letter: the one definition both pump and writer use."""
-    return {ERROR_HEADER: error.encode()[:ERROR_HEADER_MAX], SOURCE_HEADER: source.encode()}

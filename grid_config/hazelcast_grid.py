@@ -95,8 +95,6 @@ def _translate(e: BaseException) -> GridError:
         return e
     if isinstance(e, (he.TransactionError, he.TransactionTimedOutError, he.TransactionNotActiveError)):
         return TransactionConflict(f"transaction failed, safe to retry: {e}")
-    if isinstance(e, he.ReachedMaxSizeError):
-        return BacklogFull(f"outbox queue at its configured max-size: {e}")
     if isinstance(e, he.IllegalStateError) and "connect" in str(e).lower():
         return GridUnavailable(f"cannot reach the Hazelcast cluster: {e}")
     if isinstance(

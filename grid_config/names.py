@@ -2,12 +2,11 @@
 
 All components take their names from here so a test can run against uniquely named
 structures by changing ``SPACEGRID_NAMESPACE`` alone. The Hazelcast configuration in
-``hazelcast.yaml`` matches these names with wildcards (``*users``, ``*outbox.*``...).
+``hazelcast.yaml`` matches these names with wildcards (``*users``, ``*orders``...).
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 KINDS = ("users", "products", "orders")
@@ -16,7 +15,6 @@ KINDS = ("users", "products", "orders")
 @dataclass(frozen=True)
 class Names:
     namespace: str = ""
-    stripes: int = 8
 
     # entity maps (one per kind) and their helpers
     @property
@@ -88,18 +86,6 @@ class Names:
         if kind not in KINDS:
             raise ValueError(f"unknown entity kind {kind!r}")
         return f"{self.namespace}{kind}"
-
-    # the transactional outbox, striped by entity id
-    def outbox(self, stripe: int) -> str:
-        return f"{self.namespace}outbox.{stripe}"
-
-    def stripe_of(self, entity_id: str) -> int:
-        """Stable stripe of an entity id: every change of one entity goes to one queue (order)."""
-        return zlib.crc32(entity_id.encode()) % self.stripes
-
-    @property
-    def outboxes(self) -> list[str]:
-        return [self.outbox(i) for i in range(self.stripes)]
 
     # Kafka topics (fixed names, prefixed only in tests)
     def topic(self, kind: str) -> str:

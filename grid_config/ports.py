@@ -119,7 +119,8 @@ class Grid(abc.ABC):
 
     @abc.abstractmethod
     async def put_all(self, map_name: str, entries: Mapping[str, Value]) -> None:
-        """Bulk load (cold start by the reader); bypasses the outbox on purpose."""
+        """Bulk load (cold start by the reader); journaled, but takes no credits (G7): the
+        reader moves the pump's positions past what it loaded."""
 
     # ---- ids and transactions ------------------------------------------------------
     @abc.abstractmethod

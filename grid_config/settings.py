@@ -38,9 +38,6 @@ class CommonSettings(BaseSettings):
     database_url: str = "sqlite:///spacegrid.db"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    backlog_limit: int = Field(default=100_000, ge=1)
-    #: outbox stripes (K queues, one partition each); fixed for the life of a cluster
-    outbox_stripes: int = Field(default=8, ge=1, le=271)
     cache_dir: Path = Path(os.path.expanduser("~/.cache/spacegrid"))
 
     @property
@@ -54,7 +51,7 @@ class CommonSettings(BaseSettings):
     @property
     def names(self) -> Names:
         """Every map, queue and topic name of this deployment."""
-        return Names(namespace=self.namespace, stripes=self.outbox_stripes)
+        return Names(namespace=self.namespace)
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -20,11 +20,10 @@ from processing_unit.keys import (
     RUNTIME,
     SERVICES,
     SETTINGS,
-    WRITE_ROUTES,
     Runtime,
 )
 from processing_unit.metrics import UnitMetrics
-from processing_unit.middleware import observe, problem_mapping, write_gate
+from processing_unit.middleware import observe, problem_mapping
 from processing_unit.openapi import build_openapi
 from processing_unit.passwords import Passwords
 from processing_unit.routes import docs, health, orders, products, users
@@ -57,7 +56,7 @@ def create_app(
     (``spacegrid up`` loads its database there); readiness follows when it returns.
     """
     app = web.Application(
-        middlewares=[observe, problem_mapping, write_gate], client_max_size=settings.max_body_bytes
+        middlewares=[observe, problem_mapping], client_max_size=settings.max_body_bytes
     )
     executor = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="argon2")
     passwords = Passwords(
@@ -74,7 +73,6 @@ def create_app(
     app[BACKPRESSURE] = services.backpressure
     app[METRICS] = UnitMetrics()
     app[RUNTIME] = runtime
-    app[WRITE_ROUTES] = frozenset(r.name for r in routes if r.write)
     app[docs.OPENAPI] = build_openapi(routes)
     _register(app, routes)
 

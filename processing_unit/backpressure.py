@@ -1,7 +1,11 @@
-"""The G7 gate: writes and readiness answer 503 while the un-shipped backlog is at its bound.
+"""The G7 gate as a unit sees it: writes refused for want of journal credits, and readiness.
 
-The backlog figure costs a grid round trip over every outbox stripe, so it is cached for
-``cache_s`` and refreshed by at most one caller at a time; requests never queue behind it.
+A write that would push a journal past its bound of un-shipped entries takes no credit
+and fails with BacklogFull (503 + Retry-After) in the grid adapter itself, exactly, per
+(map, partition): other keys keep being written. After such a refusal this unit reports
+unready for :data:`FULL_HOLD_S` (the journal drains as the pump ships). Readiness also
+needs the grid reachable: a cheap probe, cached for ``cache_s`` and run by at most one
+caller at a time; requests never queue behind it.
 """
 
 from __future__ import annotations
@@ -12,46 +16,46 @@ import time
 from grid_config.errors import GridError
 from grid_config.ports import Grid
 
-#: after a transaction found an outbox stripe full, writes and readiness stay 503 this long
-#: (stripes have their own bounds, so one can fill before the total reaches the limit)
+#: after a write found a journal at its bound, readiness stays 503 this long
 FULL_HOLD_S = 1.0
+#: a key no one writes: reading it proves the grid answers
+PROBE_KEY = "readiness-probe"
 
 
 class Backpressure:
-    def __init__(self, grid: Grid, limit: int, cache_s: float) -> None:
+    def __init__(self, grid: Grid, cache_s: float) -> None:
         self._grid = grid
-        self.limit = limit
         self._cache_s = cache_s
-        self._value = 0
         self._at = float("-inf")
-        self._refreshing: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
         self._full_until = float("-inf")
+        self.refusals = 0
         self.reachable = True
 
-    async def backlog(self) -> int:
-        """The last known backlog, refreshed when older than the cache period."""
+    async def probe(self) -> None:
+        """Raise GridError unless the grid answered within the cache period."""
         if time.monotonic() - self._at >= self._cache_s:
-            if self._refreshing is None or self._refreshing.done():
-                self._refreshing = asyncio.ensure_future(self._refresh())
-            # shield: a cancelled request must not cancel the refresh others await
-            await asyncio.shield(self._refreshing)
-        return self._value
+            if self._probing is None or self._probing.done():
+                self._probing = asyncio.ensure_future(self._probe())
+            # shield: a cancelled request must not cancel the probe others await
+            await asyncio.shield(self._probing)
+        if not self.reachable:
+            raise GridError("grid unreachable at the last probe")
 
-    async def _refresh(self) -> None:
+    async def _probe(self) -> None:
         try:
-            self._value = await self._grid.backlog()
+            await self._grid.get(self._grid.names.journal_credits, PROBE_KEY)
             self.reachable = True
         except GridError:
             self.reachable = False
-            raise
         finally:
             self._at = time.monotonic()
 
-    async def full(self) -> bool:
-        if time.monotonic() < self._full_until:
-            return True
-        return await self.backlog() >= self.limit
+    def full(self) -> bool:
+        """Whether a write was refused for want of journal credits within FULL_HOLD_S."""
+        return time.monotonic() < self._full_until
 
     def note_full(self) -> None:
-        """A transaction hit a full stripe: report full for :data:`FULL_HOLD_S`."""
+        """A write found a journal at its bound: report unready for :data:`FULL_HOLD_S`."""
+        self.refusals += 1
         self._full_until = time.monotonic() + FULL_HOLD_S

@@ -34,6 +34,5 @@ SERVICES: web.AppKey["Services"] = web.AppKey("services")
 METRICS: web.AppKey["UnitMetrics"] = web.AppKey("metrics")
 BACKPRESSURE: web.AppKey["Backpressure"] = web.AppKey("backpressure")
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
-WRITE_ROUTES: web.AppKey[frozenset[str]] = web.AppKey("write_routes", frozenset)
 #: the request's X-Request-ID (given or generated), carried into change events
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

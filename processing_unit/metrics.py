@@ -26,12 +26,10 @@ class UnitMetrics:
             "spacegrid_http_errors", "Error answers by HTTP status", ["status"], registry=self.registry
         )
         self.in_flight = Gauge("spacegrid_http_in_flight", "Requests being served", registry=self.registry)
-        self.backlog = Gauge(
-            "spacegrid_outbox_backlog", "Change records still in the grid (G7 figure, last known)",
+        self.write_refusals = Gauge(
+            "spacegrid_journal_full_refusals",
+            "Writes this unit refused because a journal held its bound of un-shipped changes (G7)",
             registry=self.registry,
-        )
-        self.backlog_limit = Gauge(
-            "spacegrid_outbox_backlog_limit", "The G7 bound on the backlog", registry=self.registry
         )
 
         # labelled children looked up once per (route, method, status): labels() takes a lock

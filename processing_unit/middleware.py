@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler
 from grid_config.errors import GridError
 from processing_unit import problems
 from processing_unit.errors import Unavailable, UnitError
-from processing_unit.keys import BACKPRESSURE, METRICS, REQUEST_ID, RUNTIME, SETTINGS, WRITE_ROUTES
+from processing_unit.keys import METRICS, REQUEST_ID, RUNTIME, SETTINGS
 from service_kit.logs import request_id_var
 
 log = logging.getLogger("spacegrid.unit")
@@ -86,15 +86,3 @@ async def problem_mapping(request: web.Request, handler: Handler) -> web.StreamR
         response = problems.internal_error()
     metrics.errors.labels(str(response.status)).inc()
     return response
-
-
-@web.middleware
-async def write_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse writes with 503 + Retry-After while the change backlog is at its bound (G7)."""
-    if route_name(request) in request.app[WRITE_ROUTES]:
-        backpressure = request.app[BACKPRESSURE]
-        if await backpressure.full():
-            raise Unavailable(
-                f"the change backlog reached its bound ({backpressure.limit}); retry shortly", 2
-            )
-    return await handler(request)

@@ -40,7 +40,8 @@ class Transactor:
         self._backpressure = backpressure
         self._attempts = attempts
 
-    async def __call__(self, work: Callable[[Tx], T]) -> T:
+    async def __call__(self, work: Callable[[Tx], T], request_id: str = "") -> T:
+        """Run ``work`` in one transaction; ``request_id`` stamps the changes it writes."""
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TransactionConflict),
@@ -49,7 +50,7 @@ class Transactor:
                 reraise=True,
             ):
                 with attempt:
-                    return await self._grid.transact(work)
+                    return await self._grid.transact(work, request_id=request_id)
         except BacklogFull:
             self._backpressure.note_full()
             raise
@@ -79,8 +80,8 @@ class Identity:
                 name=body.name,
                 password_hash=password_hash,
                 is_admin=is_admin,
-                request_id=request_id,
-            )
+            ),
+            request_id,
         )
         return users.public_user(user)
 
@@ -132,8 +133,8 @@ class Catalog:
                 names=self._names,
                 product_id=product_id,
                 fields=body.model_dump(),
-                request_id=request_id,
-            )
+            ),
+            request_id,
         )
 
     async def update_product(
@@ -146,8 +147,8 @@ class Catalog:
                 product_id=product_id,
                 patch=patch.model_dump(exclude_unset=True),
                 expected_version=expected_version,
-                request_id=request_id,
-            )
+            ),
+            request_id,
         )
 
     async def get(self, product_id: str) -> dict[str, Any]:
@@ -187,9 +188,9 @@ class Orders:
                 order_id=order_id,
                 user_id=user_id,
                 lines=[(line.product_id, line.quantity) for line in body.lines],
-                request_id=request_id,
                 claim=claim,
-            )
+            ),
+            request_id,
         )
 
     async def get(self, order_id: str, user: dict[str, Any]) -> dict[str, Any]:
@@ -219,8 +220,8 @@ class Orders:
                 user_id=user["id"],
                 is_admin=bool(user.get("is_admin")),
                 amount_cents=amount_cents,
-                request_id=request_id,
-            )
+            ),
+            request_id,
         )
 
     async def cancel_order(self, order_id: str, user: dict[str, Any], request_id: str) -> dict[str, Any]:
@@ -231,13 +232,13 @@ class Orders:
                 order_id=order_id,
                 user_id=user["id"],
                 is_admin=bool(user.get("is_admin")),
-                request_id=request_id,
-            )
+            ),
+            request_id,
         )
 
     async def ship_order(self, order_id: str, request_id: str) -> dict[str, Any]:
         return await self._transact(
-            partial(orders.ship_order, names=self._names, order_id=order_id, request_id=request_id)
+            partial(orders.ship_order, names=self._names, order_id=order_id), request_id
         )
 
 
@@ -251,7 +252,7 @@ class Services:
 
 def build_services(settings: UnitSettings, grid: Grid, passwords: Passwords) -> Services:
     """Wire the services of one unit over one grid."""
-    backpressure = Backpressure(grid, settings.backlog_limit, settings.backlog_cache_ms / 1000)
+    backpressure = Backpressure(grid, settings.backlog_cache_ms / 1000)
     transact = Transactor(grid, backpressure)
     limiter = LoginLimiter(
         grid, grid.names.login_attempts, settings.login_max_failures, settings.login_window_s

@@ -22,7 +22,7 @@ class UnitSettings(CommonSettings):
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_window_s: int = Field(default=300, ge=1, le=86_400)
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
-    #: how long the backlog figure is reused before asking the grid again (G7)
+    #: how long a readiness probe of the grid is reused before asking again
     backlog_cache_ms: int = Field(default=200, ge=0, le=10_000)
     #: a request that takes longer answers 503 (grid slow or unreachable: fail fast)
     request_timeout_s: float = Field(default=15.0, gt=0, le=600)

@@ -1,10 +1,10 @@
 """The embedded mode's wiring function: one process, the same code as the distributed mode.
 
 ``build_app(settings)`` returns the unit's aiohttp application over an in-process grid,
-with the embedded pump (grid outbox -> in-process channel) and the embedded writer
+with the embedded pump (map journals -> in-process channel) and the embedded writer
 (channel -> the same :class:`~data_writer.pipeline.BatchWriter` -> SQLite) running
 beside it. On start the database is loaded into the grid before the unit is ready; on
-shutdown the outbox and the channel are drained into the database before exit.
+shutdown the journals and the channel are drained into the database before exit.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from aiohttp import web
 
 from data_pump.embedded import run_embedded as run_pump
 from data_pump.local_channel import LocalChannel
+from data_pump.shipping import unshipped
 from data_reader.loader import load_grid
 from data_writer.embedded import run_embedded as run_writer
 from data_writer.pipeline import BatchWriter, SinkDeadLetters
@@ -32,9 +33,9 @@ from spacegrid.operator_route import add_drift_route
 
 log = logging.getLogger("spacegrid.up")
 
-#: records between pump and writer; full -> the pump waits -> the outbox fills -> 503 (G7)
+#: records between pump and writer; full -> the pump waits -> the journals fill -> 503 (G7)
 CHANNEL_SIZE = 10_000
-#: how long a shutdown waits for the outbox and the channel to reach the database
+#: how long a shutdown waits for the journals and the channel to reach the database
 DRAIN_TIMEOUT_S = 30.0
 
 CHANNEL: web.AppKey[LocalChannel] = web.AppKey("channel", LocalChannel)
@@ -76,13 +77,13 @@ def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = N
         finally:
             # HTTP is closed by now: ship what is left, then let the writer empty the channel.
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
-            while await grid.backlog() and time.monotonic() < deadline:
+            while await unshipped(grid.change_log) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             pump_stop.set()
             await _finish(pump_task, deadline)
             writer_stop.set()
             await _finish(writer_task, deadline)
-            left = await grid.backlog() + channel.qsize()
+            left = await unshipped(grid.change_log) + channel.qsize()
             if left:
                 log.error("shutdown: %d changes did not reach the database in %.0fs", left, DRAIN_TIMEOUT_S)
             await sink.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from grid_config.events import ChangeEvent
 from grid_config.names import Names
 from grid_config.ports import Tx
 from processing_unit.errors import Conflict, FieldError, NotFound, PreconditionFailed
@@ -26,13 +25,8 @@ def public_product(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {k: entry[k] for k in PUBLIC_FIELDS}
 
 
-def product_event(product: Mapping[str, Any], request_id: str) -> ChangeEvent:
-    """The change event of a product entry: its full state."""
-    return ChangeEvent("products", "upsert", product["id"], product["version"], dict(product), request_id)
-
-
 def create_product(
-    tx: Tx, names: Names, *, product_id: str, fields: Mapping[str, Any], request_id: str
+    tx: Tx, names: Names, *, product_id: str, fields: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Store a new product with a unique sku (409 otherwise)."""
     sku_map = names.products_by_sku
@@ -49,7 +43,6 @@ def create_product(
     }
     tx.put(sku_map, fields["sku"], {"product_id": product_id})
     tx.put(names.products, product_id, product)
-    tx.record(product_event(product, request_id))
     return public_product(product)
 
 
@@ -60,7 +53,6 @@ def update_product(
     product_id: str,
     patch: Mapping[str, Any],
     expected_version: int | None,
-    request_id: str,
 ) -> dict[str, Any]:
     """Apply an admin edit; ``expected_version`` (If-Match) must be current or 412."""
     old = tx.get(names.products, product_id)
@@ -73,5 +65,4 @@ def update_product(
     edits = {k: patch[k] for k in EDITABLE_FIELDS if k in patch}
     product = {**old, **edits, "version": old["version"] + 1}
     tx.put(names.products, product_id, product)
-    tx.record(product_event(product, request_id))
     return public_product(product)

@@ -10,10 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from grid_config.events import ChangeEvent
 from grid_config.names import Names
 from grid_config.ports import Tx, id_order
-from processing_unit.domain.catalog import product_event
 from processing_unit.errors import (
     Conflict,
     FieldError,
@@ -38,10 +36,6 @@ class IdempotencyClaim:
 class Placed:
     order: dict[str, Any]
     replayed: bool
-
-
-def order_event(order: dict[str, Any], request_id: str) -> ChangeEvent:
-    return ChangeEvent("orders", "upsert", order["id"], order["version"], dict(order), request_id)
 
 
 def _moved(product: dict[str, Any], delta: int) -> dict[str, Any]:
@@ -72,10 +66,9 @@ def place_order(
     order_id: str,
     user_id: str,
     lines: Sequence[tuple[str, int]],
-    request_id: str,
     claim: IdempotencyClaim | None = None,
 ) -> Placed:
-    """Reserve every line's stock or none, store the order, its claim and its change records.
+    """Reserve every line's stock or none, store the order and its claim (each write journaled).
 
     The claim is read for update first, so a concurrent duplicate waits on its lock and
     then sees the first result; a crash before commit leaves neither claim nor order.
@@ -112,11 +105,8 @@ def place_order(
     order_lines = [
         {"product_id": pid, "quantity": qty, "price_cents": products[pid]["price_cents"]} for pid, qty in lines
     ]
-    events = []
     for pid in ordered:
-        product = _moved(products[pid], -wanted[pid])
-        tx.put(names.products, pid, product)
-        events.append(product_event(product, request_id))
+        tx.put(names.products, pid, _moved(products[pid], -wanted[pid]))
     order = {
         "id": order_id,
         "user_id": user_id,
@@ -132,9 +122,6 @@ def place_order(
             claim.key,
             {"fingerprint": claim.fingerprint, "response": order, "created_at_s": time.time()},
         )
-    tx.record(order_event(order, request_id))
-    for event in events:
-        tx.record(event)
     return Placed(order, replayed=False)
 
 
@@ -145,15 +132,14 @@ def _owned(tx: Tx, names: Names, order_id: str, user_id: str, is_admin: bool) ->
     return order
 
 
-def _advance(tx: Tx, names: Names, order: dict[str, Any], status: str, request_id: str) -> dict[str, Any]:
+def _advance(tx: Tx, names: Names, order: dict[str, Any], status: str) -> dict[str, Any]:
     order = {**order, "status": status, "version": order["version"] + 1}
     tx.put(names.orders, order["id"], order)
-    tx.record(order_event(order, request_id))
     return order
 
 
 def pay_order(
-    tx: Tx, names: Names, *, order_id: str, user_id: str, is_admin: bool, amount_cents: int, request_id: str
+    tx: Tx, names: Names, *, order_id: str, user_id: str, is_admin: bool, amount_cents: int
 ) -> dict[str, Any]:
     """placed -> paid, by the owner only, for exactly the total."""
     order = _owned(tx, names, order_id, user_id, is_admin)
@@ -166,11 +152,11 @@ def pay_order(
             f"amount_cents must equal the order total {order['total_cents']}",
             [FieldError("amount_cents", f"expected {order['total_cents']}")],
         )
-    return _advance(tx, names, order, "paid", request_id)
+    return _advance(tx, names, order, "paid")
 
 
 def cancel_order(
-    tx: Tx, names: Names, *, order_id: str, user_id: str, is_admin: bool, request_id: str
+    tx: Tx, names: Names, *, order_id: str, user_id: str, is_admin: bool
 ) -> dict[str, Any]:
     """placed|paid -> cancelled, releasing every line's stock in the same transaction."""
     order = _owned(tx, names, order_id, user_id, is_admin)
@@ -179,22 +165,20 @@ def cancel_order(
     wanted = {line["product_id"]: line["quantity"] for line in order["lines"]}
     ordered = sorted(wanted, key=id_order)
     products = {pid: tx.get(names.products, pid) for pid in ordered}
-    cancelled = _advance(tx, names, order, "cancelled", request_id)
+    cancelled = _advance(tx, names, order, "cancelled")
     for pid in ordered:
         old = products[pid]
         if old is None:  # product removed from the space: nothing to release
             raise Conflict(f"product {pid} of order {order_id} is gone; cannot release its stock")
-        product = _moved(old, wanted[pid])
-        tx.put(names.products, pid, product)
-        tx.record(product_event(product, request_id))
+        tx.put(names.products, pid, _moved(old, wanted[pid]))
     return cancelled
 
 
-def ship_order(tx: Tx, names: Names, *, order_id: str, request_id: str) -> dict[str, Any]:
+def ship_order(tx: Tx, names: Names, *, order_id: str) -> dict[str, Any]:
     """paid -> shipped (admin; the caller checks the role)."""
     order = tx.get(names.orders, order_id)
     if order is None:
         raise NotFound(f"no order {order_id}")
     if order["status"] != "paid":
         raise InvalidState(f"order {order_id} is {order['status']}, only a paid order can be shipped")
-    return _advance(tx, names, order, "shipped", request_id)
+    return _advance(tx, names, order, "shipped")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from grid_config.events import ChangeEvent
 from grid_config.names import Names
 from grid_config.ports import Tx
 from processing_unit.errors import Conflict, FieldError
@@ -26,7 +25,6 @@ def create_user(
     name: str,
     password_hash: str,
     is_admin: bool,
-    request_id: str,
 ) -> dict[str, Any]:
     """Claim the email and store the user; a taken email is a 409 and nothing is written.
 
@@ -46,5 +44,4 @@ def create_user(
     }
     tx.put(names.users_by_email, email, {"user_id": user_id})
     tx.put(names.users, user_id, user)
-    tx.record(ChangeEvent("users", "upsert", user_id, 1, dict(user), request_id))
     return user

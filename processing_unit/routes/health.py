@@ -1,4 +1,4 @@
-"""Liveness, readiness (grid reachable, loaded, backlog under bound, not draining), metrics."""
+"""Liveness, readiness (grid reachable, loaded, journals under their bound, not draining), metrics."""
 
 from __future__ import annotations
 
@@ -27,13 +27,12 @@ async def ready(request: web.Request) -> web.Response:
     checks["loaded"] = "yes" if runtime.loaded.is_set() else "no"
     try:
         async with asyncio.timeout(READY_PROBE_TIMEOUT_S):
-            backlog = await backpressure.backlog()
+            await backpressure.probe()
         checks["grid"] = "reachable"
-        checks["backlog"] = f"{backlog}/{backpressure.limit}"
-        full = await backpressure.full()
     except (GridError, TimeoutError) as e:
         checks["grid"] = f"unreachable: {type(e).__name__}"
-        full = True
+    full = backpressure.full()
+    checks["journals"] = "a journal is at its bound of un-shipped changes" if full else "under their bound"
     ok = not runtime.draining and runtime.loaded.is_set() and checks["grid"] == "reachable" and not full
     headers = None if ok else {"Retry-After": "2"}
     return json_response({"status": "ready" if ok else "unready", "checks": checks}, 200 if ok else 503, headers)
@@ -41,11 +40,7 @@ async def ready(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
-    try:
-        registry.backlog.set(await request.app[BACKPRESSURE].backlog())
-    except GridError:
-        pass  # the gauge keeps its last value; readiness reports the outage
-    registry.backlog_limit.set(request.app[BACKPRESSURE].limit)
+    registry.write_refusals.set(request.app[BACKPRESSURE].refusals)
     return web.Response(body=registry.render(), headers={"Content-Type": registry.content_type})
 
 

@@ -31,7 +31,7 @@ class RouteSpec:
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     auth: Auth = "none"
-    #: a write: refused with 503 while the change backlog is at its bound (G7)
+    #: a write: refused with 503 while a journal it appends to is at its bound (G7)
     write: bool = False
     headers: tuple[Header, ...] = ()
     errors: tuple[int, ...] = ()

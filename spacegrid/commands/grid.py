@@ -2,21 +2,25 @@
 
 ``status`` works against any Hazelcast cluster the settings point at: members and the
 partitions each owns come from the client; safety and migrations come from each
-member's REST health endpoint (the Python client has no cluster-safe query).
+member's REST health endpoint (the Python client has no cluster-safe query); the change
+record's state per journaled map (un-shipped entries, fullest journal, oldest
+un-shipped change, journals with a pump position) from the journals themselves.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from grid_config.settings import CommonSettings, load
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("status", help="members, partitions per member, map sizes, cluster safe, migrations")
+    sub.add_parser("status", help="members, partitions, map sizes, cluster safe, migrations, journals")
     member = sub.add_parser("member", help="scale the local cluster by one member")
     member.add_argument("change", choices=["add", "remove"])
     member.add_argument("--kill", action="store_true", help="remove with SIGKILL instead of a graceful shutdown")
@@ -30,6 +34,8 @@ class GridStatus:
     queue_sizes: dict[str, int] = field(default_factory=dict)
     cluster_safe: bool | None = None
     migration_queue: int | None = None
+    #: journaled map -> data_pump.shipping.JournalStatus
+    journals: dict[str, Any] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"members: {len(self.members)}"]
@@ -37,6 +43,9 @@ class GridStatus:
         out.append(f"cluster safe: {self.cluster_safe}  migrations queued: {self.migration_queue}")
         out += [f"map {name}: {size}" for name, size in sorted(self.map_sizes.items())]
         out += [f"queue {name}: {size}" for name, size in sorted(self.queue_sizes.items())]
+        for name, j in sorted(self.journals.items()):
+            out.append(f"journal {name}: un-shipped={j.unshipped} fullest={j.fill:.0%} "
+                       f"oldest-un-shipped={j.oldest_changed_at or '-'} pump-positions={j.positions}")
         return out
 
 
@@ -76,7 +85,22 @@ def fetch_status(settings: CommonSettings) -> GridStatus:
             status.cluster_safe = bool(doc.get("clusterSafe"))
             status.migration_queue = int(doc.get("migrationQueueSize", 0))
             break
+    status.journals = asyncio.run(_journals(settings))
     return status
+
+
+async def _journals(settings: CommonSettings) -> dict[str, Any]:
+    """Per journaled map: un-shipped entries, fullest journal, oldest un-shipped change."""
+    from data_pump.shipping import every_journal, journal_status
+    from spacegrid.bootstrap import open_grid
+
+    grid = open_grid(settings)
+    await grid.start()
+    try:
+        log = grid.change_log
+        return await journal_status(log, every_journal(log), oldest=True)
+    finally:
+        await grid.close()
 
 
 def _await_partition_table(client, timeout: float = 10.0) -> None:  # noqa: ANN001 - hazelcast client

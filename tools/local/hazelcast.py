@@ -36,7 +36,6 @@ class HazelcastCluster:
     profile: Profile
     cluster_name: str
     ports: list[int]
-    outbox_max: int = 200_000
 
     @property
     def member_list(self) -> str:
@@ -59,7 +58,6 @@ class HazelcastCluster:
             "-Dspacegrid.interface=127.0.0.1",
             "-Dspacegrid.bind.any=false",
             f"-Dspacegrid.members={self.member_list}",
-            f"-Dspacegrid.outbox.max={self.outbox_max}",
             f"-Dspacegrid.quorum.enabled={'true' if quorum else 'false'}",
             "-Dspacegrid.quorum.size=2",
             # the member-side code (entry processors) next to Hazelcast itself

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from data_pump.journal_shipping import to_events
+from data_pump.shipping import to_events
 from grid_config.change_log import JournalChange
 from grid_config.errors import PoisonEvent
 from grid_config.events import META_FIELD, event_from_value, stamped, unstamped
