@@ -146,3 +146,16 @@ def event_from_value(kind: str, entity_id: str, value: dict[str, Any] | None,
         "state": unstamped(stored), "request_id": meta.get("request_id") or "",
         "changed_at": changed_at if isinstance(changed_at, str) else utc_now_iso(),
     })
+
+
+#: headers of every record on the dead-letter topic, from the pump and the writer alike:
+#: why it is poison, and where it came from (a grid structure or a Kafka topic)
+ERROR_HEADER = "spacegrid-error"
+SOURCE_HEADER = "spacegrid-source"
+#: an error text longer than this is cut (Kafka headers are not the place for tracebacks)
+ERROR_HEADER_MAX = 4000
+
+
+def dead_letter_headers(error: str, source: str) -> dict[str, bytes]:
+    """The headers of one dead letter: the one definition both pump and writer use."""
+    return {ERROR_HEADER: error.encode()[:ERROR_HEADER_MAX], SOURCE_HEADER: source.encode()}

@@ -19,6 +19,7 @@ from grid_config.settings import CommonSettings
 from processing_unit.app import create_app
 from processing_unit.settings import UnitSettings
 
+
 def open_grid(settings: CommonSettings, names: Names | None = None) -> Grid:
     """The grid adapter ``SPACEGRID_GRID`` names (``names`` overrides the settings' names).
 
@@ -31,7 +32,7 @@ def open_grid(settings: CommonSettings, names: Names | None = None) -> Grid:
         return HazelcastGrid(settings, names)
     from grid_config.local_grid import LocalGrid
 
-    return LocalGrid(names, settings.backlog_limit)
+    return LocalGrid(names)
 
 
 def open_sink(settings: CommonSettings, policy: DeferralPolicy | None = None, retry_budget_s: float = 30.0) -> Sink:

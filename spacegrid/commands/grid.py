@@ -94,7 +94,7 @@ async def _journals(settings: CommonSettings) -> dict[str, Any]:
     from data_pump.shipping import every_journal, journal_status
     from spacegrid.bootstrap import open_grid
 
-    grid = open_grid(settings)
+    grid = open_grid(settings.model_copy(update={"grid": "hazelcast"}))  # status asks a cluster
     await grid.start()
     try:
         log = grid.change_log
