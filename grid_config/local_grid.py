@@ -88,6 +88,7 @@ class LocalGrid(Grid):
         journaled_maps: Iterable[str] | None = None,
         partitions: int = DEFAULT_PARTITIONS,
         journal_capacity: int | Mapping[str, int] = DEFAULT_CAPACITY,
+        journal_guard: bool = True,
     ) -> None:
         """``journaled_maps`` (default: ``names.journaled_maps``), ``partitions`` and
         ``journal_capacity`` (slots per partition; one int or per map name) shape
@@ -103,6 +104,7 @@ class LocalGrid(Grid):
             names.journaled_maps if journaled_maps is None else journaled_maps,
             partitions=partitions,
             capacity=journal_capacity,
+            guard=journal_guard,
         )
 
     # ---- internals (call with the lock held) ------------------------------------

@@ -4,7 +4,6 @@ import random
 
 import pytest
 
-from grid_config.events import ChangeEvent
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
 from grid_config.ports import Tx
@@ -12,12 +11,13 @@ from grid_config.ports import Tx
 
 @pytest.fixture
 def names() -> Names:
-    return Names(namespace="unit-", stripes=4)
+    return Names(namespace="unit-")
 
 
 @pytest.fixture
 def grid(names: Names) -> LocalGrid:
-    return LocalGrid(names, backlog_limit=100_000)
+    # few partitions: the pump's per-journal readers stay few; big journals: no credits refused
+    return LocalGrid(names, partitions=8, journal_capacity=100_000)
 
 
 async def write_changes(grid: LocalGrid, count: int, keys: int, seed: int = 1) -> list[tuple[str, int]]:
@@ -31,10 +31,8 @@ async def write_changes(grid: LocalGrid, count: int, keys: int, seed: int = 1) -
         versions[pid] = version
 
         def work(tx: Tx, pid: str = pid, version: int = version) -> None:
-            state = {"id": pid, "sku": f"sku-{pid}", "stock": version}
-            tx.put(grid.names.products, pid, state)
-            tx.record(ChangeEvent(kind="products", op="upsert", id=pid, version=version, state=state))
+            tx.put(grid.names.products, pid, {"id": pid, "sku": f"sku-{pid}", "stock": version, "version": version})
 
-        await grid.transact(work)
+        await grid.transact(work, request_id=f"req-{pid}-{version}")
         written.append((pid, version))
     return written

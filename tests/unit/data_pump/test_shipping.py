@@ -1,4 +1,4 @@
-"""The shipping logic against the in-process grid and a publisher that fails on demand."""
+"""The shipping logic against the in-process journals and a publisher that fails on demand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from data_pump.errors import PublishFailed
 from data_pump.metrics import PumpMetrics
-from data_pump.shipping import drain_stripe, ship_batch
+from data_pump.shipping import PartitionShipper, ship_partition, ship_shard, unshipped
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
 from tests.support.eventually import eventually_async
@@ -19,140 +19,181 @@ from tests.unit.data_pump.publishers import ScriptedPublisher
 pytestmark = pytest.mark.unit
 
 
-async def drain_all(grid: LocalGrid, names: Names, pub: ScriptedPublisher, **kw) -> None:
-    """Drain every stripe until the grid's backlog is empty."""
+async def ship_all(grid: LocalGrid, names: Names, pub: ScriptedPublisher, **kw) -> None:
+    """Ship every journal until nothing is left un-shipped."""
     stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(drain_stripe(grid, names, pub, s, stop, idle_s=0.001, max_backoff_s=0.01, **kw))
-        for s in range(names.stripes)
-    ]
+    log = grid.change_log
+    task = asyncio.create_task(ship_shard(log, names, pub, 0, 1, stop, max_backoff_s=0.01, **kw))
 
     async def empty() -> bool:
-        return await grid.backlog() == 0
+        return await unshipped(log) == 0
 
     try:
         await eventually_async(empty, timeout=20, interval=0.01)
     finally:
         stop.set()
-        await asyncio.gather(*tasks)
+        await asyncio.wait_for(task, 5)
+
+
+def shipper(grid: LocalGrid, names: Names, pub: ScriptedPublisher, key: str = "1000", **kw) -> PartitionShipper:
+    log = grid.change_log
+    return PartitionShipper(log, names, pub, names.products, log.partition_of(key), **kw)
 
 
 async def test_every_change_is_published_to_its_kind_topic_keyed_by_id_in_per_key_order(grid, names):
-    written = await write_changes(grid, 2000, keys=50)
+    written = await write_changes(grid, 500, keys=40)
     pub = ScriptedPublisher()
-    await drain_all(grid, names, pub)
-    report = check_log(pub.key_versions(), written)
-    assert report.missing == [] and report.duplicates == 0 and report.records == 2000
-    assert {t for t, _, _ in pub.log} == {"unit-spacegrid.products"}
+    await ship_all(grid, names, pub)
+    assert {t for t, _, _ in pub.log} == {names.topic("products")}
     assert all(k == e.id.encode() for (_, k, _), e in zip(pub.log, pub.events()))
-
-
-async def test_batch_is_committed_only_after_every_ack(grid, names):
-    await write_changes(grid, 10, keys=1)
-    stripe = names.stripe_of("1000")
-    pub = ScriptedPublisher()
-    pub.gate.clear()  # the broker has the records but has not acknowledged them
-    shipping = asyncio.create_task(ship_batch(grid, names, pub, stripe, 100))
-    await eventually_async(lambda: _true_when(pub.sent == 10), timeout=5, interval=0.01)
-    assert await grid.backlog() == 10 and not shipping.done()
-    pub.gate.set()
-    shipped = await shipping
-    assert [e.version for e in shipped] == list(range(1, 11))
-    assert await grid.backlog() == 0
-
-
-async def test_failed_ack_rolls_the_batch_back_in_order(grid, names):
-    written = await write_changes(grid, 10, keys=1)
-    stripe = names.stripe_of("1000")
-    pub = ScriptedPublisher()
-    pub.fail_next = 0
-    pub.sent = 0
-    pub.fail_ratio = 0.0
-    # fail the 6th record: records 1..5 reach the broker, the batch must still come back whole
-    original_send = pub.send
-
-    async def send_failing_sixth(topic, key, value):
-        if pub.sent == 5:
-            pub.fail_next = 1
-        return await original_send(topic, key, value)
-
-    pub.send = send_failing_sixth  # type: ignore[method-assign]
-    metrics = PumpMetrics()
-    with pytest.raises(PublishFailed):
-        await ship_batch(grid, names, pub, stripe, 100, metrics)
-    assert await grid.backlog() == 10
-    assert metrics.failures._value.get() == 1
-    shipped = await ship_batch(grid, names, pub, stripe, 100, metrics)
-    assert [e.version for e in shipped] == list(range(1, 11))  # same order as written
     report = check_log(pub.key_versions(), written)
-    assert report.missing == [] and report.duplicates == 5  # 1..5 twice: a repeated suffix
+    assert report.missing == [] and report.duplicates == 0
+    assert {e.request_id for e in pub.events() if e.id == "1000"} >= {"req-1000-1"}
 
 
-async def test_refused_send_rolls_back_and_loses_nothing(grid, names):
-    written = await write_changes(grid, 20, keys=3)
+async def test_the_position_moves_only_after_every_ack(grid, names):
+    await write_changes(grid, 10, keys=1)
+    pub = ScriptedPublisher()
+    pub.gate.clear()
+    one = shipper(grid, names, pub)
+    shipping = asyncio.create_task(one.ship_once())
+    await eventually_async(lambda: _true_when(pub.sent == 10), timeout=5, interval=0.01)
+    assert await grid.change_log.position(names.products, one.partition) is None  # acks pending
+    pub.gate.set()
+    assert await shipping == 10
+    assert await grid.change_log.position(names.products, one.partition) == 10
+
+
+async def test_a_failed_ack_stores_nothing_and_the_retry_ships_the_same_entries_in_order(grid, names):
+    written = await write_changes(grid, 20, keys=1)
+    pub = ScriptedPublisher()
+    pub.fail_next = 1
+    one = shipper(grid, names, pub)
+    with pytest.raises(PublishFailed):
+        await one.ship_once()
+    assert await grid.change_log.position(names.products, one.partition) is None
+    assert await one.ship_once() == 20
+    report = check_log(pub.key_versions(), written)
+    assert report.missing == []
+
+
+async def test_a_refused_send_stores_nothing_and_loses_nothing(grid, names):
+    written = await write_changes(grid, 5, keys=1)
     pub = ScriptedPublisher()
     pub.down = True
-    for stripe in {names.stripe_of(key) for key, _ in written}:
-        with pytest.raises(PublishFailed):
-            await ship_batch(grid, names, pub, stripe, 100)
-    assert await grid.backlog() == 20 and pub.log == []
+    one = shipper(grid, names, pub)
+    with pytest.raises(PublishFailed):
+        await one.ship_once()
     pub.down = False
-    await drain_all(grid, names, pub)
+    await one.ship_once()
     assert check_log(pub.key_versions(), written).missing == []
 
 
-async def test_drain_retries_through_random_failures_without_loss_or_reordering(grid, names):
+async def test_shipping_retries_through_random_failures_without_loss_or_reordering(grid, names):
     written = await write_changes(grid, 3000, keys=200, seed=3)
     pub = ScriptedPublisher(fail_ratio=0.01, seed=11)
     metrics = PumpMetrics()
-    await drain_all(grid, names, pub, batch_size=50, metrics=metrics)
+    await ship_all(grid, names, pub, batch_size=50, metrics=metrics)
     report = check_log(pub.key_versions(), written)
     assert report.missing == []
     assert report.duplicates > 0 and metrics.failures._value.get() > 0  # failures did happen
-    assert metrics.shipped._value.get() == 3000  # every record counted once when committed
+    assert metrics.shipped._value.get() == 3000  # every entry counted once, when its position moved
 
 
-async def test_cancelling_a_batch_in_flight_returns_its_records(grid, names):
-    await write_changes(grid, 10, keys=1)
-    stripe = names.stripe_of("1000")
+async def test_a_replay_after_a_lost_position_repeats_a_suffix(grid, names):
+    """A pump killed after Kafka's ack but before storing its position ships a suffix again."""
+    written = await write_changes(grid, 30, keys=1)
     pub = ScriptedPublisher()
-    pub.gate.clear()
-    shipping = asyncio.create_task(ship_batch(grid, names, pub, stripe, 100))
-    await eventually_async(lambda: _true_when(pub.sent == 10), timeout=5, interval=0.01)
-    shipping.cancel()
-    pub.gate.set()  # the acks settle; the batch must go back regardless (nothing committed)
-    with pytest.raises(asyncio.CancelledError):
-        await shipping
-    assert await grid.backlog() == 10
-    shipped = await ship_batch(grid, names, pub, stripe, 100)
-    assert [e.version for e in shipped] == list(range(1, 11))
+    one = shipper(grid, names, pub, batch_size=10)
+    await one.ship_once()
+    await one.ship_once()
+    await grid.change_log.store_position(names.products, one.partition, 10)  # lost the 2nd store
+    again = shipper(grid, names, pub, batch_size=10)
+    while await again.ship_once():
+        pass
+    report = check_log(pub.key_versions(), written)
+    assert report.missing == [] and report.duplicates == 10
 
 
-async def test_stop_interrupts_backoff_during_an_outage(grid, names):
+async def test_stop_interrupts_the_wait_for_new_entries_and_the_backoff(grid, names):
+    pub = ScriptedPublisher()
+    stop = asyncio.Event()
+    waiting = asyncio.create_task(ship_partition(shipper(grid, names, pub), stop))
+    await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(waiting, 2)  # parked on an empty journal, then stopped
+
     await write_changes(grid, 5, keys=1)
-    pub = ScriptedPublisher()
     pub.down = True
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        drain_stripe(grid, names, pub, names.stripe_of("1000"), stop, max_backoff_s=60)
-    )
-    await asyncio.sleep(0.3)
+    failing = asyncio.create_task(ship_partition(shipper(grid, names, pub), stop, max_backoff_s=60))
+    await eventually_async(lambda: _true_when(pub.down), timeout=1)
+    await asyncio.sleep(0.2)
+    stop.set()
+    await asyncio.wait_for(failing, 2)
+    assert await unshipped(grid.change_log) == 5
+
+
+async def test_a_waiting_reader_ships_a_write_as_it_lands(grid, names):
+    pub = ScriptedPublisher()
+    stop = asyncio.Event()
+    task = asyncio.create_task(ship_partition(shipper(grid, names, pub), stop))
+    written = await write_changes(grid, 3, keys=1)
+    await eventually_async(lambda: _true_when(len(pub.log) == 3), timeout=5, interval=0.01)
     stop.set()
     await asyncio.wait_for(task, 2)
-    assert await grid.backlog() == 5
+    assert pub.key_versions() == written
 
 
-async def test_metrics_report_shipped_backlog_and_head_age(grid, names):
+async def test_metrics_report_shipped_unshipped_and_head_age(grid, names):
+    from data_pump.shipping import refresh_unshipped
+
     await write_changes(grid, 30, keys=5)
     pub = ScriptedPublisher()
     metrics = PumpMetrics()
-    metrics.record_backlog(await grid.backlog())
-    await drain_all(grid, names, pub, metrics=metrics)
+    await refresh_unshipped(grid.change_log, metrics, frozenset({0}), 1)
+    assert f'spacegrid_pump_unshipped{{map="{names.products}"}} 30.0' in metrics.render().decode()
+    await ship_all(grid, names, pub, metrics=metrics)
+    await refresh_unshipped(grid.change_log, metrics, frozenset({0}), 1)
     text = metrics.render().decode()
-    assert "spacegrid_pump_backlog 30.0" in text
+    assert f'spacegrid_pump_unshipped{{map="{names.products}"}} 0.0' in text
     assert "spacegrid_pump_shipped_total 30.0" in text
     assert "spacegrid_pump_changes_per_second 3.0" in text  # 30 in the 10 s window
-    assert "spacegrid_pump_oldest_record_age_seconds 0.0" in text  # drained: nothing waiting
+    assert "spacegrid_pump_oldest_record_age_seconds 0.0" in text  # shipped: nothing waiting
+
+
+async def test_a_gap_is_counted_exactly_and_repaired_by_reshipping_the_partition(names):
+    """Entries overwritten before they were read: counted, and the newest state of every key ships last."""
+    grid = LocalGrid(names, partitions=1, journal_capacity=10, journal_guard=False)  # G7 off on purpose
+    pub, metrics = ScriptedPublisher(), PumpMetrics()
+    one = PartitionShipper(grid.change_log, names, pub, names.products, 0, metrics=metrics)
+    assert await one.start_position() == 0
+    for version in range(1, 6):  # 5 changes of 3 keys: 15 entries in 10 slots -> 5 overwritten
+        for pid in ("1", "2", "3"):
+            await grid.put(names.products, pid, {"id": pid, "version": version})
+    while await one.ship_once():
+        pass
+    assert metrics.journal_lost.labels(map=names.products)._value.get() == 5
+    last = {e.id: e.version for e in pub.events()}
+    assert last == {"1": 5, "2": 5, "3": 5}  # the repair re-shipped the current state last
+    assert [e.version for e in pub.events()][:5] == [2, 3, 3, 3, 4]  # entries 5..9 survived the ring
+
+
+async def test_the_guard_refuses_a_write_before_a_journal_could_overwrite(names):
+    """G7: with the pump stopped, a partition's journal takes its bound and then 503s (BacklogFull)."""
+    from grid_config.errors import BacklogFull
+
+    grid = LocalGrid(names, partitions=1, journal_capacity=10)  # bound 5
+    for version in range(1, 6):
+        await grid.put(names.products, "1", {"id": "1", "version": version})
+    with pytest.raises(BacklogFull):
+        await grid.put(names.products, "1", {"id": "1", "version": 6})
+    assert (await grid.get(names.products, "1"))["version"] == 5  # refused writes change nothing
+    assert await unshipped(grid.change_log) == 5
+    pub = ScriptedPublisher()
+    one = PartitionShipper(grid.change_log, names, pub, names.products, 0, on_shipped=grid.change_log.shipped)
+    assert await one.ship_once() == 5
+    await grid.put(names.products, "1", {"id": "1", "version": 6})  # the credits came back
 
 
 def test_order_checker_accepts_replayed_suffixes_and_rejects_reordering():
@@ -170,34 +211,23 @@ def _true_when(condition: bool):
     return check()
 
 
-async def test_poison_record_goes_to_the_dead_letters_and_its_stripe_goes_on(grid, names):
-    """An undecodable outbox record: dead-lettered with key, original bytes, error header."""
+async def test_a_poison_entry_goes_to_the_dead_letters_and_its_journal_goes_on(grid, names):
+    """A stored value that is not an entity: dead-lettered with its key, the error and the journal."""
     from grid_config.events import ERROR_HEADER, SOURCE_HEADER
 
-    stripe = names.stripe_of("1000")
     before = await write_changes(grid, 3, keys=1)
-    poison = b'{"schema": 1, "kind": "products", "id": "1000", "version": "not-a-number"'
-    garbage = b"\xff\xfe not json at all"
-    with grid._lock:  # noqa: SLF001 - a corrupt record can only be planted behind the port
-        grid._stripes[stripe].waiting.extend([poison, garbage])  # noqa: SLF001
-    after = await write_changes(grid, 6, keys=1)  # versions continue at 1..: same key, seed
+    await grid.put(names.products, "1000", {"id": "1000", "version": "not-a-number"})  # behind the domain
+    after = await write_changes(grid, 2, keys=2, seed=5)
     metrics = PumpMetrics()
     pub = ScriptedPublisher()
-    await drain_all(grid, names, pub, metrics=metrics)
+    await ship_all(grid, names, pub, metrics=metrics)
 
     dead = [(i, k, v) for i, (t, k, v) in enumerate(pub.log) if t == names.deadletter_topic]
-    assert [v for _, _, v in dead] == [poison, garbage]
-    assert [k for _, k, _ in dead] == [b"", b""]  # the truncated JSON does not parse: no id to key by
-    for i, _, _ in dead:
-        assert pub.headers[i][ERROR_HEADER].startswith(b"PoisonEvent: undecodable event")
-        assert pub.headers[i][SOURCE_HEADER] == names.outbox(stripe).encode()
-    assert [e.version for e in pub.events()] == [v for _, v in before] + [v for _, v in after]
-    assert await grid.backlog() == 0
-    assert metrics.dead_letters._value.get() == 2  # noqa: SLF001
-
-
-def test_dead_letter_key_is_the_entity_id_when_readable():
-    from data_pump.shipping import dead_letter_key
-
-    assert dead_letter_key(b'{"id": "42", "version": "x"}') == b"42"
-    assert dead_letter_key(b"[1, 2]") == b"" and dead_letter_key(b"\x00") == b""
+    assert [k for _, k, _ in dead] == [b"1000"]
+    (i, _, raw), = dead
+    assert b'"not-a-number"' in raw
+    assert pub.headers[i][ERROR_HEADER].startswith(b"products 1000: stored value has no integer version")
+    assert pub.headers[i][SOURCE_HEADER] == f"{names.products}#{grid.change_log.partition_of('1000')}".encode()
+    assert check_log(pub.key_versions(), before + after).missing == []
+    assert await unshipped(grid.change_log) == 0
+    assert metrics.dead_letters._value.get() == 1  # noqa: SLF001
