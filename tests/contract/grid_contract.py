@@ -2,7 +2,7 @@
 
 ``GridContract`` is not collected by itself (no ``Test`` prefix); each adapter's test
 module subclasses it as ``TestXxxGridContract`` and provides the ``grid_factory``
-fixture: an async callable ``make(names, backlog_limit) -> Grid`` returning a *started*
+fixture: an async callable ``make(names) -> Grid`` returning a *started*
 grid, closing whatever it made at teardown. Tests use the ``namespace`` fixture for
 unique map and queue names.
 """
@@ -14,42 +14,41 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
+from grid_config.change_log import JournalChange
 from grid_config.errors import BacklogFull
-from grid_config.events import ChangeEvent
+from grid_config.events import META_FIELD
 from grid_config.names import Names
 from grid_config.ports import Grid, Tx, id_order
 from tests.support.eventually import eventually_async
 
-GridFactory = Callable[[Names, int], Awaitable[Grid]]
-STRIPES = 4
+GridFactory = Callable[[Names], Awaitable[Grid]]
 
 
-def event(entity_id: str, version: int = 1, kind: str = "products", **state: Any) -> ChangeEvent:
-    return ChangeEvent(kind=kind, op="upsert", id=entity_id, version=version,
-                       state={"id": entity_id, "version": version, **state})
-
-
-def ids_in_stripe(names: Names, stripe: int, count: int, start: int = 1000) -> list[str]:
-    """Decimal ids that all hash to ``stripe``."""
-    found: list[str] = []
-    i = start
+def same_partition(grid: Grid, map_name: str, count: int, start: int = 1000) -> list[str]:
+    """Decimal ids that all live in one partition (the first id's)."""
+    log = grid.change_log
+    found = [str(start)]
+    i = start + 1
     while len(found) < count:
-        if names.stripe_of(str(i)) == stripe:
+        if log.partition_of(str(i)) == log.partition_of(found[0]):
             found.append(str(i))
         i += 1
     return found
 
 
-async def drain(grid: Grid, stripe: int) -> list[ChangeEvent]:
-    """Take and commit everything in one stripe."""
-    out: list[ChangeEvent] = []
-    while True:
-        batch = await grid.take_changes(stripe, 100)
-        if not batch.events:
-            await batch.commit()
-            return out
-        out.extend(batch.events)
-        await batch.commit()
+async def journal(grid: Grid, map_name: str, key: str, only_key: bool = True) -> list[JournalChange]:
+    """The entries still in the journal of ``key``'s partition of ``map_name``, oldest first:
+    those about ``key``, or (``only_key=False``) every key's."""
+    log = grid.change_log
+    partition = log.partition_of(key)
+    bounds = await log.bounds(map_name, partition)
+    out: list[JournalChange] = []
+    seq = bounds.oldest
+    while seq <= bounds.newest:
+        read = await log.read(map_name, partition, seq, 500)
+        out += read.changes
+        seq = read.next_seq
+    return [c for c in out if c.key == key] if only_key else out
 
 
 class GridContract:
@@ -57,11 +56,11 @@ class GridContract:
 
     @pytest.fixture
     def names(self, namespace: str) -> Names:
-        return Names(namespace=namespace, stripes=STRIPES)
+        return Names(namespace=namespace)
 
     @pytest.fixture
     async def grid(self, grid_factory: GridFactory, names: Names) -> Grid:
-        return await grid_factory(names, 10_000)
+        return await grid_factory(names)
 
     # ---- single-key operations ------------------------------------------------------
     async def test_get_missing_is_none(self, grid: Grid) -> None:
@@ -216,8 +215,8 @@ class GridContract:
         later = await grid.new_id()
         assert id_order(later) > max(id_order(i) for i in first + list(more))
 
-    # ---- transactions and change records --------------------------------------------
-    async def test_transact_commits_writes_and_records(self, grid: Grid) -> None:
+    # ---- transactions, their journal entries and the G7 guard ------------------------
+    async def test_transact_commits_writes_and_journals_them_stamped(self, grid: Grid) -> None:
         n = grid.names
 
         def work(tx: Tx) -> str:
@@ -225,20 +224,20 @@ class GridContract:
             tx.put(n.products, "1", {"id": "1", "version": 1})
             tx.put(n.products_by_sku, "SKU-1", {"product_id": "1"})
             assert tx.get(n.products, "1") == {"id": "1", "version": 1}  # own writes visible
-            tx.record(event("1", 1))
             return "done"
 
-        assert await grid.transact(work) == "done"
-        assert await grid.get(n.products, "1") == {"id": "1", "version": 1}
+        assert await grid.transact(work, request_id="req-1") == "done"
+        assert await grid.get(n.products, "1") == {"id": "1", "version": 1}  # read without the stamp
         assert await grid.get(n.products_by_sku, "SKU-1") == {"product_id": "1"}
-        assert await grid.backlog() == 1
-        events = await drain(grid, n.stripe_of("1"))
-        assert [(e.id, e.version) for e in events] == [("1", 1)]
-        assert await grid.backlog() == 0
+        (entry,) = await journal(grid, n.products, "1")
+        assert entry.key == "1" and entry.old is None
+        assert {k: v for k, v in entry.value.items() if k != META_FIELD} == {"id": "1", "version": 1}
+        assert entry.value[META_FIELD]["request_id"] == "req-1"
+        assert entry.value[META_FIELD]["changed_at"].endswith("Z")
 
     async def test_transact_delete(self, grid: Grid) -> None:
         n = grid.names
-        await grid.put(n.orders, "7", {"id": "7"})
+        await grid.put(n.orders, "7", {"id": "7", "version": 1})
 
         def work(tx: Tx) -> None:
             tx.delete(n.orders, "7")
@@ -246,8 +245,9 @@ class GridContract:
 
         await grid.transact(work)
         assert await grid.get(n.orders, "7") is None
+        assert [e.value for e in await journal(grid, n.orders, "7")][-1] is None  # the removal is journaled
 
-    async def test_transact_exception_writes_nothing(self, grid: Grid) -> None:
+    async def test_transact_exception_writes_and_journals_nothing(self, grid: Grid) -> None:
         n = grid.names
         await grid.put(n.products, "1", {"id": "1", "version": 1})
 
@@ -258,115 +258,68 @@ class GridContract:
             tx.put(n.products, "1", {"id": "1", "version": 2})
             tx.put(n.products, "2", {"id": "2", "version": 1})
             tx.delete(n.orders, "3")
-            tx.record(event("1", 2))
-            tx.record(event("2", 1))
             raise Boom("business rule says no")
 
         with pytest.raises(Boom):
             await grid.transact(work)
         assert await grid.get(n.products, "1") == {"id": "1", "version": 1}
         assert await grid.get(n.products, "2") is None
-        assert await grid.backlog() == 0
+        assert len(await journal(grid, n.products, "1")) == 1 and await journal(grid, n.products, "2") == []
 
-    async def test_records_keep_per_stripe_order(self, grid: Grid) -> None:
+    async def test_journal_keeps_each_partition_in_commit_order(self, grid: Grid) -> None:
         n = grid.names
-        a, b = ids_in_stripe(n, 1, 2)
+        a, b = same_partition(grid, n.products, 2)
         for version in range(1, 11):
             def work(tx: Tx, v: int = version) -> None:
                 tx.put(n.products, a, {"id": a, "version": v})
-                tx.record(event(a, v))
-                tx.record(event(b, v))
+                tx.put(n.products, b, {"id": b, "version": v})
             await grid.transact(work)
-        events = await drain(grid, 1)
-        assert [(e.id, e.version) for e in events] == [
-            (i, v) for v in range(1, 11) for i in (a, b)
-        ]
-        for other in (0, 2, 3):
-            assert await drain(grid, other) == []
+        entries = await journal(grid, n.products, a, only_key=False)
+        assert sorted((e.value["version"], e.key) for e in entries) == [(e.value["version"], e.key) for e in entries]
+        assert [e.value["version"] for e in entries if e.key == a] == list(range(1, 11))
 
     async def test_concurrent_transactions_lose_no_update(self, grid: Grid) -> None:
         n = grid.names
-        await grid.put(n.products, "42", {"id": "42", "stock": 0})
+        await grid.put(n.products, "42", {"id": "42", "stock": 0, "version": 0})
 
         def increment(tx: Tx) -> int:
             current = tx.get(n.products, "42")
             assert current is not None
             new = current["stock"] + 1
-            tx.put(n.products, "42", {"id": "42", "stock": new})
-            tx.record(event("42", new))
+            tx.put(n.products, "42", {"id": "42", "stock": new, "version": new})
             return new
 
         results = await asyncio.gather(*(grid.transact(increment, timeout_s=60) for _ in range(50)))
         assert sorted(results) == list(range(1, 51))
-        assert await grid.get(n.products, "42") == {"id": "42", "stock": 50}
-        assert await grid.backlog() == 50
-        events = await drain(grid, n.stripe_of("42"))
-        assert [e.version for e in events] == list(range(1, 51))  # commit order = record order
+        assert await grid.get(n.products, "42") == {"id": "42", "stock": 50, "version": 50}
+        versions = [e.value["version"] for e in await journal(grid, n.products, "42")]
+        assert versions == list(range(0, 51))  # commit order = journal order, no update lost
 
-    async def test_backlog_full_at_the_bound_writes_nothing(
-        self, grid_factory: GridFactory, names: Names
-    ) -> None:
-        grid = await grid_factory(names, STRIPES * 2)  # 2 records per stripe
-        a, b, c = ids_in_stripe(names, 2, 3)
-        other = ids_in_stripe(names, 3, 1)[0]
+    async def test_g7_a_write_past_a_journal_bound_is_refused_and_writes_nothing(self, grid: Grid) -> None:
+        n, log = grid.names, grid.change_log
+        bound = log.capacity(n.products) // 2
+        full, also = same_partition(grid, n.products, 2)
+        other = next(k for k in (str(i) for i in range(5000, 9000)) if log.partition_of(k) != log.partition_of(full))
+        for version in range(1, bound + 1):  # the pump is stopped: un-shipped entries pile up
+            await grid.transact(lambda tx, v=version: tx.put(n.products, full, {"id": full, "version": v}))
 
-        def write(entity_id: str, *also: str) -> Callable[[Tx], None]:
+        def write(*keys: str) -> Callable[[Tx], None]:
             def work(tx: Tx) -> None:
-                for i in (entity_id, *also):
-                    tx.put(names.products, i, {"id": i})
-                    tx.record(event(i))
+                for k in keys:
+                    tx.put(n.products, k, {"id": k, "version": 99})
             return work
 
-        await grid.transact(write(a))
-        # the second record of this transaction overflows stripe 2: neither is written
+        with pytest.raises(BacklogFull):  # touches the full journal and another one: neither is written
+            await grid.transact(write(other, also))
+        assert await grid.get_many(n.products, [other, also]) == {}
         with pytest.raises(BacklogFull):
-            await grid.transact(write(other, b, c))
-        assert await grid.get_many(names.products, [other, b, c]) == {}
-        assert await grid.backlog() == 1
-        await grid.transact(write(b))
-        with pytest.raises(BacklogFull):
-            await grid.transact(write(c))
-        assert await grid.get(names.products, c) is None
-        assert await grid.backlog() == 2
-        await grid.transact(write(other))  # other stripes still accept
-        assert [e.id for e in await drain(grid, 2)] == [a, b]
-        await grid.transact(write(c))  # room again once shipped
-        assert await grid.get(names.products, c) == {"id": c}
-
-    async def test_take_changes_commit_rollback_and_invisibility(self, grid: Grid) -> None:
-        n = grid.names
-        ids = ids_in_stripe(n, 0, 5)
-        for i in ids:
-            def work(tx: Tx, i: str = i) -> None:
-                tx.record(event(i))
-            await grid.transact(work)
-        assert await grid.backlog() == 5
-
-        first = await grid.take_changes(0, 3)
-        assert [e.id for e in first.events] == ids[:3]
-        second = await grid.take_changes(0, 10)  # the taken three are invisible
-        assert [e.id for e in second.events] == ids[3:]
-        third = await grid.take_changes(0, 10)
-        assert third.events == []
-        await third.commit()
-
-        await first.rollback()  # back at the head, in their original order
-        await second.commit()
-        again = await grid.take_changes(0, 2)
-        assert [e.id for e in again.events] == ids[:2]
-        await again.commit()
-        assert await grid.backlog() == 1
-        last = await grid.take_changes(0, 10)
-        assert [e.id for e in last.events] == [ids[2]]
-        await last.commit()
-        assert await grid.backlog() == 0
-
-    async def test_taken_events_round_trip_intact(self, grid: Grid) -> None:
-        n = grid.names
-        sent = ChangeEvent(kind="orders", op="delete", id="77", version=3,
-                           state={"id": "77", "lines": [{"product_id": "1", "quantity": 2}]},
-                           request_id="req-1")
-        await grid.transact(lambda tx: tx.record(sent))
-        batch = await grid.take_changes(n.stripe_of("77"), 10)
-        assert batch.events == [sent]
-        await batch.commit()
+            await grid.put(n.products, full, {"id": full, "version": bound + 1})
+        assert (await grid.get(n.products, full))["version"] == bound
+        await grid.transact(write(other))  # other journals still accept
+        partition = log.partition_of(full)
+        bounds = await log.bounds(n.products, partition)
+        assert bounds.newest + 1 - bounds.oldest == bound  # never more than the bound waits
+        await log.store_position(n.products, partition, bounds.newest + 1)  # the pump shipped them
+        await log.shipped(n.products, partition, bound)
+        await grid.transact(write(also))  # room again once shipped
+        assert (await grid.get(n.products, also))["version"] == 99

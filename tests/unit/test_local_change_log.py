@@ -15,7 +15,6 @@ from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
 from grid_config.ports import Grid
 from tests.contract.change_log_contract import TINY_SLOTS, ChangeLogContract, GridFactory, tiny_map
-from tests.contract.grid_contract import drain, event
 
 pytestmark = pytest.mark.unit
 
@@ -30,8 +29,8 @@ class TestLocalChangeLogContract(ChangeLogContract):
         made: list[Grid] = []
 
         async def make(names: Names, journaled_maps: Sequence[str]) -> Grid:
-            grid = LocalGrid(names, 10_000, journaled_maps=journaled_maps,
-                             journal_capacity={tiny_map(names): TINY_SLOTS})
+            grid = LocalGrid(names, journaled_maps=journaled_maps,  # G7 off: the suite overflows on purpose
+                             journal_capacity={tiny_map(names): TINY_SLOTS}, journal_guard=False)
             await grid.start()
             made.append(grid)
             return grid
@@ -43,19 +42,19 @@ class TestLocalChangeLogContract(ChangeLogContract):
 
 def test_defaults_mirror_the_member_configuration() -> None:
     names = Names(namespace="x-")
-    log = LocalGrid(names, 100).change_log
+    log = LocalGrid(names).change_log
     assert log.journaled_maps == (names.users, names.products, names.orders)
     assert log.partition_count == DEFAULT_PARTITIONS == 271
     assert DEFAULT_CAPACITY == 256
     with pytest.raises(ValueError):
-        LocalGrid(names, 100, partitions=0)
+        LocalGrid(names, partitions=0)
     with pytest.raises(ValueError):
-        LocalGrid(names, 100, journal_capacity=0)
+        LocalGrid(names, journal_capacity=0)
 
 
 async def test_capacity_per_map_and_the_default_ring() -> None:
     names = Names(namespace="x-")
-    grid = LocalGrid(names, 100, partitions=1, journal_capacity={names.users: 2})
+    grid = LocalGrid(names, partitions=1, journal_capacity={names.users: 2}, journal_guard=False)
     for i in range(DEFAULT_CAPACITY + 5):
         await grid.put(names.orders, "k", {"i": i})
         await grid.put(names.users, "k", {"i": i})
@@ -65,25 +64,9 @@ async def test_capacity_per_map_and_the_default_ring() -> None:
     assert await log.bounds(names.users, 0) == JournalBounds(n - 2, n - 1)
 
 
-async def test_the_outbox_is_unchanged_next_to_the_journal() -> None:
-    """Additive: a transaction still offers its records to the outbox, and journals its writes."""
-    names = Names(namespace="x-", stripes=2)
-    grid = LocalGrid(names, 100)
-
-    def work(tx) -> None:  # noqa: ANN001
-        tx.put(names.products, "1", {"id": "1"})
-        tx.record(event("1"))
-
-    await grid.transact(work)
-    assert await grid.backlog() == 1
-    assert [e.id for e in await drain(grid, names.stripe_of("1"))] == ["1"]
-    got = await grid.change_log.read(names.products, grid.change_log.partition_of("1"), 0)
-    assert [(c.key, c.value) for c in got.changes] == [("1", {"id": "1"})]
-
-
 async def test_a_failed_transaction_appends_nothing() -> None:
     names = Names(namespace="x-")
-    grid = LocalGrid(names, 100, partitions=1)
+    grid = LocalGrid(names, partitions=1)
 
     def fails(tx) -> None:  # noqa: ANN001
         tx.put(names.orders, "1", {"id": "1"})
@@ -96,7 +79,7 @@ async def test_a_failed_transaction_appends_nothing() -> None:
 
 async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
     names = Names(namespace="x-")
-    grid = LocalGrid(names, 100, partitions=1)
+    grid = LocalGrid(names, partitions=1)
     log = grid.change_log
     poll = asyncio.ensure_future(log.read(names.orders, 0, 0, wait=True))
     done, _ = await asyncio.wait({poll}, timeout=0.1)
@@ -112,7 +95,7 @@ async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
 async def test_a_write_from_another_thread_wakes_a_waiting_read() -> None:
     """Embedded helpers write from worker threads: the waiter's loop is woken thread-safely."""
     names = Names(namespace="x-")
-    grid = LocalGrid(names, 100, partitions=1)
+    grid = LocalGrid(names, partitions=1)
     poll = asyncio.ensure_future(grid.change_log.read(names.orders, 0, 0, wait=True))
     done, _ = await asyncio.wait({poll}, timeout=0.1)
     assert not done

@@ -40,7 +40,7 @@ def test_report_round_trips_and_prints() -> None:
 
 async def test_drift_between_local_grid_and_sqlite(tmp_path: Path) -> None:
     names = Names(namespace="d-")
-    grid = LocalGrid(names, 1000)
+    grid = LocalGrid(names)
     await grid.start()
     sink = sqlite_sink(tmp_path / "d.db")
     await sink.migrate()

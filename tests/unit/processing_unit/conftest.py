@@ -9,11 +9,14 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from data_pump.shipping import PartitionShipper, every_journal, unshipped
+
 from grid_config.events import ChangeEvent
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
 from processing_unit.app import create_app
 from processing_unit.settings import UnitSettings, load_unit_settings
+from tests.unit.data_pump.publishers import ScriptedPublisher
 
 pytestmark = pytest.mark.unit
 
@@ -77,13 +80,8 @@ class Api:
         return await r.json()
 
     async def drain_changes(self) -> list[ChangeEvent]:
-        """Every change record the grid holds, committed away (as the pump would)."""
-        out: list[ChangeEvent] = []
-        for stripe in range(self.grid.names.stripes):
-            batch = await self.grid.take_changes(stripe, 100_000)
-            out.extend(batch.events)
-            await batch.commit()
-        return out
+        """Every change not shipped yet, shipped away (as the pump would: positions, credits)."""
+        return await ship_journals(self.grid)
 
     async def snapshot(self) -> dict[str, Any]:
         """Every entity map's content: to assert that a refused request changed nothing."""
@@ -91,19 +89,29 @@ class Api:
         out: dict[str, Any] = {}
         for m in (names.users, names.products, names.orders, names.idempotency):
             out[m] = {k: v async for k, v in self.grid.entries(m)}
-        out["backlog"] = await self.grid.backlog()
+        out["unshipped"] = await unshipped(self.grid.change_log)
         return out
 
 
-async def make_api(settings: UnitSettings, backlog_limit: int = 100_000) -> AsyncIterator[Api]:
-    grid = LocalGrid(Names(namespace="t-"), backlog_limit)
+async def ship_journals(grid: LocalGrid) -> list[ChangeEvent]:
+    """Ship every journal of ``grid`` to an in-process publisher; the events, per journal in order."""
+    log, pub = grid.change_log, ScriptedPublisher()
+    for map_name, partition in every_journal(log):
+        shipper = PartitionShipper(log, grid.names, pub, map_name, partition, on_shipped=log.shipped)
+        while await shipper.ship_once():
+            pass
+    return pub.events()
+
+
+async def make_api(settings: UnitSettings, journal_capacity: int = 256) -> AsyncIterator[Api]:
+    grid = LocalGrid(Names(namespace="t-"), journal_capacity=journal_capacity)
     app = create_app(settings, grid)
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
         token = await Api(client, grid, {}).login(ADMIN_EMAIL, ADMIN_PASSWORD)
         api = Api(client, grid, Api.auth_header(token))
-        await api.drain_changes()  # start each test with an empty outbox
+        await api.drain_changes()  # start each test with nothing un-shipped
         yield api
     finally:
         await client.close()

@@ -1,6 +1,6 @@
 """Cold start round trip: what the API wrote, shipped and persisted loads back identically.
 
-Entities created over HTTP on one in-process grid go through the change records to a
+Entities created over HTTP on one in-process grid go through their journals to a
 SQLite sink; the reader then loads that database into a fresh grid. Every entity map and
 index map must come back equal: the grid layout of the reader agrees with the domain's.
 """
@@ -17,7 +17,7 @@ from data_writer.sqlite import sqlite_sink
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
 from processing_unit.app import create_app
-from tests.unit.processing_unit.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, unit_settings
+from tests.unit.processing_unit.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ship_journals, unit_settings
 
 
 async def _maps(grid: LocalGrid) -> dict[str, dict]:
@@ -28,7 +28,7 @@ async def _maps(grid: LocalGrid) -> dict[str, dict]:
 
 async def test_api_writes_round_trip_through_the_database(tmp_path: Path) -> None:
     names = Names(namespace="rt-")
-    source = LocalGrid(names, 100_000)
+    source = LocalGrid(names)
     client = TestClient(TestServer(create_app(unit_settings(), source)))
     await client.start_server()
     try:
@@ -55,17 +55,13 @@ async def test_api_writes_round_trip_through_the_database(tmp_path: Path) -> Non
     finally:
         await client.close()
 
-    events = []
-    for stripe in range(names.stripes):
-        batch = await source.take_changes(stripe, 100_000)
-        events.extend(batch.events)
-        await batch.commit()
+    events = await ship_journals(source)
     sink = sqlite_sink(tmp_path / "rt.db")
     try:
         await sink.migrate()
         result = await sink.apply(prepare(events).events)
         assert not result.poison and not result.deferred
-        target = LocalGrid(names, 100_000)
+        target = LocalGrid(names)
         report = await load_grid(target, sink)
     finally:
         await sink.close()

@@ -44,7 +44,7 @@ class Served:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        app = create_app(unit_settings(), LocalGrid(Names(namespace="fz-"), 1_000_000))
+        app = create_app(unit_settings(), LocalGrid(Names(namespace="fz-"), journal_capacity=1_000_000))
         self.runner = web.AppRunner(app, access_log=None)
         self.loop.run_until_complete(self.runner.setup())
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -128,10 +128,10 @@ async def test_g6_bad_idempotency_key_422(api: Api, key: str) -> None:
 
 
 async def test_g7_backpressure_503_with_retry_after_and_not_ready() -> None:
-    """No pump runs: once the backlog reaches its bound, writes and readiness answer 503."""
-    async for api in make_api(unit_settings(backlog_limit=8), backlog_limit=8):
+    """No pump runs: once a journal holds its bound of un-shipped changes, writes and readiness answer 503."""
+    async for api in make_api(unit_settings(), journal_capacity=16):  # bound: 8 un-shipped per journal
         assert (await api.client.get("/health/ready")).status == 200
-        # a limit of 8 over 8 stripes is one record per stripe: drain after each setup write
+        # every order appends one entry to the product's journal: the 9th finds it at its bound
         p = await api.product(stock=100, price=5)
         await api.drain_changes()
         u = await api.signup()
@@ -150,7 +150,7 @@ async def test_g7_backpressure_503_with_retry_after_and_not_ready() -> None:
         r = await api.client.get("/health/ready")
         assert r.status == 503 and "Retry-After" in r.headers
         assert (await api.client.get("/health/live")).status == 200
-        # the pump drains the backlog: writes and readiness recover
+        # the pump ships the journals: writes and readiness recover
         await api.drain_changes()
 
         async def recovered() -> None:

@@ -55,7 +55,7 @@ async def test_metrics(api: Api) -> None:
     text = await r.text()
     assert 'spacegrid_http_requests_total{method="GET",route="products.get",status="404"} 2.0' in text
     assert "spacegrid_http_request_seconds_bucket" in text
-    assert "spacegrid_outbox_backlog " in text and "spacegrid_outbox_backlog_limit 100000.0" in text
+    assert "spacegrid_journal_full_refusals 0.0" in text
 
 
 async def test_openapi_generated_from_request_models(api: Api) -> None:

@@ -29,7 +29,7 @@ def free_port() -> int:
 
 
 async def test_drain_readiness_first_then_in_flight_finish_then_exit() -> None:
-    app = create_app(unit_settings(bootstrap_admin=""), LocalGrid(Names(namespace="d-"), 1000))
+    app = create_app(unit_settings(bootstrap_admin=""), LocalGrid(Names(namespace="d-")))
     release = asyncio.Event()
 
     async def slow(request: web.Request) -> web.Response:
