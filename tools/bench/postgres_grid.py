@@ -18,12 +18,12 @@ key's hash and reads again, so two transactions creating the same key (a sku, an
 e-mail, an idempotency claim) are serialised exactly as on the grid. Deadlocks and lock
 timeouts become :class:`TransactionConflict` (the unit's writer retries them).
 
-Change records: :meth:`Tx.record` is a **no-op**, and the backlog is always 0. Here the
-database *is* the system of record: once the transaction commits the change is durable,
-so there is nothing to ship and no pump or writer behind this adapter. Writing an outbox
-table as well would charge this side for a write-behind it does not need; the space
-side's outbox is exactly the price it pays for not waiting on the database, and the
-benchmark is meant to show that trade.
+Change records: none, and no change log (:attr:`change_log` is None). Here the database
+*is* the system of record: once the transaction commits the change is durable, so there
+is nothing to ship and no pump or writer behind this adapter. Writing a change table as
+well would charge this side for a write-behind it does not need; the space side's journals
+are exactly the price it pays for not waiting on the database, and the benchmark is
+meant to show that trade.
 
 Threads: blocking psycopg calls never run on the event loop; each worker thread of a
 small pool holds one connection (opened on first use, reopened after a failure), so at
@@ -40,9 +40,8 @@ from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
 import orjson
 
 from grid_config.errors import GridError, GridUnavailable, TransactionConflict
-from grid_config.events import ChangeEvent
 from grid_config.names import Names
-from grid_config.ports import ChangeBatch, Grid, Page, Tx, Value
+from grid_config.ports import Grid, Page, Tx, Value
 
 T = TypeVar("T")
 
@@ -111,19 +110,6 @@ class _PostgresTx(Tx):
     def delete(self, map_name: str, key: str) -> None:
         self._cur.execute("DELETE FROM grid_entries WHERE map_name = %s AND key = %s", (map_name, key))
 
-    def record(self, event: ChangeEvent) -> None:
-        """No-op: the committed row is the durable change (see the module docstring)."""
-
-
-class _EmptyBatch(ChangeBatch):
-    def __init__(self) -> None:
-        self.events = []
-
-    async def commit(self) -> None:
-        return None
-
-    async def rollback(self) -> None:
-        return None
 
 
 class PostgresGrid(Grid):
@@ -132,6 +118,7 @@ class PostgresGrid(Grid):
     def __init__(self, dsn: str, names: Names, connections: int = 8, lock_timeout_ms: int = 5000) -> None:
         self.dsn = dsn
         self.names = names
+        self.change_log = None  # type: ignore[assignment]  # the database is the record
         self._connections = connections
         self._lock_timeout_ms = lock_timeout_ms
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -345,7 +332,7 @@ class PostgresGrid(Grid):
     async def new_id(self) -> str:
         return str(await self._run(lambda conn: conn.execute("SELECT nextval('grid_ids')").fetchone()[0]))
 
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0) -> T:
+    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0, request_id: str = "") -> T:
         """``work(tx)`` inside BEGIN ... COMMIT; any exception rolls back (domain errors pass through)."""
 
         def q(conn: Any) -> T:
@@ -353,10 +340,3 @@ class PostgresGrid(Grid):
                 return work(_PostgresTx(cur))
 
         return await self._run(q)
-
-    # ---- outbox: none (the database is the system of record) ----------------------------
-    async def backlog(self) -> int:
-        return 0
-
-    async def take_changes(self, stripe: int, max_items: int) -> ChangeBatch:
-        return _EmptyBatch()

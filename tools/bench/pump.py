@@ -2,17 +2,18 @@
 
 Same machine, same run, same records:
 
-1. **pump**: the outbox is filled with ``--records`` change records through the grid port
-   (one transaction per change, as units write them); then the real pump -- the Faust app
-   of ``spacegrid pump`` (``data_pump.app.build``: stripe ownership, shipping functions,
-   idempotent acks=all Faust producer) -- runs in this process and drains it. Rate =
-   records / (time from owning its stripes to the last record acknowledged and removed).
+1. **pump**: ``--records`` changes are written through the grid port (one transaction
+   per change, as units write them), so the map journals hold them un-shipped; then the
+   real pump -- the Faust app of ``spacegrid pump`` (``data_pump.app.build``: shard
+   ownership, journal readers, idempotent acks=all Faust producer) -- runs in this process
+   and ships them. Rate = changes / (time from owning its shards to the last change
+   acknowledged and its position stored).
 2. **raw**: a bare aiokafka producer (idempotent, acks=all) sends the very bytes the pump
    published, to the same topics with the same keys: the ceiling without the grid.
 3. **lag**: with the pump running, writers add changes at ``--lag-rate`` per second for
    ``--lag-seconds``; p50/p99 of (acknowledged_at - changed_at), the time a change waits
-   in the grid plus its trip to Kafka (acknowledged_at is taken when the broker's ack
-   arrives). The drain phase has no such figure: its records waited in the outbox by design.
+   in the journal plus its trip to Kafka (acknowledged_at is taken when the broker's ack
+   arrives). The drain phase has no such figure: its changes waited in the journals by design.
 
 Rounds alternate pump and raw (``--rounds``) so machine noise hits both alike; the table
 shows the median. Engines (Hazelcast members with capped heaps, one Kafka broker) are
@@ -37,7 +38,8 @@ ROUND_KEYS = 2000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--records", type=int, default=20_000, help="change records in the outbox per round")
+    parser.add_argument("--records", type=int, default=20_000,
+                        help="changes waiting in the journals per round (at most ~B x 271 per map: G7)")
     parser.add_argument("--rounds", type=int, default=2, help="pump/raw rounds, alternating")
     parser.add_argument("--members", type=int, default=2, help="Hazelcast members (one synchronous backup)")
     parser.add_argument("--lag-rate", type=float, default=500.0, help="changes/s written during the lag phase")
@@ -102,13 +104,13 @@ async def _fill(grid: Any, count: int, start: int, rate: float | None = None, co
             state = {"id": pid, "sku": f"sku-{pid}", "name": "bench", "category": "c",
                      "price_cents": 100, "stock": version, "version": version}
 
-            event = ChangeEvent(kind="products", op="upsert", id=pid, version=version, state=state)
+            event = ChangeEvent(kind="products", op="upsert", id=pid, version=version, state=state,
+                                request_id=f"bench-{i}")
 
-            def work(tx: Any, pid: str = pid, state: dict = state, event: ChangeEvent = event) -> None:
+            def work(tx: Any, pid: str = pid, state: dict = state) -> None:
                 tx.put(names.products, pid, state)
-                tx.record(event)
 
-            await grid.transact(work)
+            await grid.transact(work, request_id=event.request_id)
             if written is not None:
                 written.append((names.topic(event.kind), event.key, event.to_bytes()))
 
@@ -117,13 +119,14 @@ async def _fill(grid: Any, count: int, start: int, rate: float | None = None, co
 
 
 async def _pump_round(settings: Any, fill_grid: Any, records: int, lag: tuple[float, float] | None) -> dict:
-    """Fill the outbox, then run the real pump app until it shipped everything."""
+    """Fill the journals, then run the real pump app until it shipped everything."""
     from data_pump.app import build
+    from data_pump.shipping import unshipped
     from spacegrid.bootstrap import open_grid
 
     written: list[tuple[str, bytes, bytes]] = []
     fill_rate = await _fill(fill_grid, records, 0, written=written)
-    assert await fill_grid.backlog() == records
+    assert await unshipped(fill_grid.change_log) == records
     app = build(settings, open_grid(settings))
     runtime = app.pump_runtime  # type: ignore[attr-defined]
     timed = runtime.publisher = TimedPublisher(runtime.publisher)
@@ -136,7 +139,7 @@ async def _pump_round(settings: Any, fill_grid: Any, records: int, lag: tuple[fl
             await asyncio.sleep(0.002)
         seconds = time.monotonic() - t0
         result = {"records": records, "seconds": seconds, "rate": records / seconds, "fill_rate": fill_rate,
-                  "owned_stripes": len(runtime.drainer.owned)}
+                  "owned_shards": len(runtime.drainer.owned)}
         if lag is not None:
             rate, duration = lag
             timed.timing = True
@@ -185,7 +188,7 @@ async def _bench(args: argparse.Namespace, env: dict[str, str]) -> dict:
     for n in range(args.rounds):
         ns = f"bp{uuid.uuid4().hex[:6]}-"
         settings = PumpSettings(**{k.removeprefix("SPACEGRID_").lower(): v for k, v in env.items()},
-                                namespace=ns, backlog_limit=max(100_000, 2 * args.records),
+                                namespace=ns,
                                 http_port=free_ports(1)[0])
         await ensure_topics(settings.bootstrap_servers, pump_topics(settings))
         fill_grid = open_grid(settings)
@@ -201,7 +204,7 @@ async def _bench(args: argparse.Namespace, env: dict[str, str]) -> dict:
         raws.append(raw)
         print(f"  round {n + 1}: pump {pump['rate']:8.0f} changes/s ({pump['seconds']:.2f} s)   "
               f"raw aiokafka {raw['rate']:8.0f} records/s ({raw['seconds']:.2f} s)   "
-              f"ratio {pump['rate'] / raw['rate']:.0%}   (outbox filled at {pump['fill_rate']:.0f}/s)",
+              f"ratio {pump['rate'] / raw['rate']:.0%}   (journals filled at {pump['fill_rate']:.0f}/s)",
               flush=True)
     pump_rate = statistics.median(p["rate"] for p in pumps)
     raw_rate = statistics.median(r["rate"] for r in raws)
