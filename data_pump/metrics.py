@@ -36,7 +36,7 @@ class PumpMetrics:
         )
         self.shipped = Counter(
             "spacegrid_pump_shipped",
-            "Change records published, acknowledged by the broker, and removed from the grid",
+            "Changes published and acknowledged by the broker, their journal position stored",
             registry=self.registry,
         )
         self.rate = Gauge(
@@ -74,6 +74,12 @@ class PumpMetrics:
             ["map"],
             registry=self.registry,
         )
+        self.oldest_unshipped = Gauge(
+            "spacegrid_pump_oldest_unshipped_age_seconds",
+            "Age (now - changed_at) of the oldest entry being shipped, per map, over the owned journals",
+            ["map"],
+            registry=self.registry,
+        )
         self.journal_fill = Gauge(
             "spacegrid_journal_fill_ratio",
             "Un-shipped entries / journal capacity of the fullest owned partition, per map",
@@ -104,6 +110,9 @@ class PumpMetrics:
         else:
             self._head_age[journal] = age_seconds(changed_at)
         self.oldest_age.set(max(self._head_age.values(), default=0.0))
+        map_name = journal.rsplit("#", 1)[0]
+        self.oldest_unshipped.labels(map=map_name).set(
+            max((age for j, age in self._head_age.items() if j.rsplit("#", 1)[0] == map_name), default=0.0))
 
     def record_position(self, map_name: str, partition: int, next_seq: int) -> None:
         self.positions[(map_name, partition)] = next_seq
