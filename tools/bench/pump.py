@@ -38,8 +38,9 @@ ROUND_KEYS = 2000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--records", type=int, default=20_000,
-                        help="changes waiting in the journals per round (at most ~B x 271 per map: G7)")
+    parser.add_argument("--records", type=int, default=10_000,
+                        help="changes waiting in the journals per round; with the pump stopped a "
+                             "partition holds at most its bound B (G7), so keep well under B x 271")
     parser.add_argument("--rounds", type=int, default=2, help="pump/raw rounds, alternating")
     parser.add_argument("--members", type=int, default=2, help="Hazelcast members (one synchronous backup)")
     parser.add_argument("--lag-rate", type=float, default=500.0, help="changes/s written during the lag phase")
