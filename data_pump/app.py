@@ -5,7 +5,7 @@
   (:class:`PumpRuntime` follows ``on_partitions_revoked`` / ``on_partitions_assigned``).
 - Each owned shard's journals are shipped by :func:`~data_pump.shipping.ship_shard` through
   :class:`~data_pump.kafka_publisher.FaustPublisher` (idempotent producer, acks=all).
-- A timer refreshes the backlog gauge; ``/metrics`` and ``/health/*`` are served by
+- A timer refreshes the un-shipped and journal-fill gauges; ``/metrics`` and ``/health/*`` are served by
   Faust's web server, bound to ``SPACEGRID_HTTP_HOST:SPACEGRID_HTTP_PORT``.
 """
 

@@ -1,7 +1,8 @@
-"""Middleware: request ids, logs and metrics (observe); the write gate (G7); problem mapping (G8).
+"""Middleware: request ids, logs and metrics (observe); problem mapping (G8).
 
-Order (outermost first): observe -> problems -> gate -> handler, so every answer,
-including a mapped error, is counted, logged and carries ``X-Request-ID``.
+Order (outermost first): observe -> problems -> handler, so every answer, including a
+mapped error, is counted, logged and carries ``X-Request-ID``. G7 needs no gate here: a
+write that would overfill a journal is refused by the grid itself (BacklogFull -> 503).
 """
 
 from __future__ import annotations

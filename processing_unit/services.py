@@ -252,7 +252,7 @@ class Services:
 
 def build_services(settings: UnitSettings, grid: Grid, passwords: Passwords) -> Services:
     """Wire the services of one unit over one grid."""
-    backpressure = Backpressure(grid, settings.backlog_cache_ms / 1000)
+    backpressure = Backpressure(grid, settings.ready_probe_cache_ms / 1000)
     transact = Transactor(grid, backpressure)
     limiter = LoginLimiter(
         grid, grid.names.login_attempts, settings.login_max_failures, settings.login_window_s

@@ -23,7 +23,7 @@ class UnitSettings(CommonSettings):
     login_window_s: int = Field(default=300, ge=1, le=86_400)
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
     #: how long a readiness probe of the grid is reused before asking again
-    backlog_cache_ms: int = Field(default=200, ge=0, le=10_000)
+    ready_probe_cache_ms: int = Field(default=200, ge=0, le=10_000)
     #: a request that takes longer answers 503 (grid slow or unreachable: fail fast)
     request_timeout_s: float = Field(default=15.0, gt=0, le=600)
     #: on SIGTERM, readiness is 503 this long before the listener closes

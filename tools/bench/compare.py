@@ -13,9 +13,10 @@ in its own process, and prints requests/s and p50/p95/p99 per step side by side 
 the ratio. Everything it started is stopped by PID at the end. JSON goes to
 ``bench-results/compare-<time>.json``.
 
-Not on the space side's request path, and not running here: the data pump and writer
-(they ship the outbox to Kafka and the database later). Their CPU would compete on a
-small machine; the backlog bound is raised so the un-shipped records never push back.
+The space side also runs one data pump (``spacegrid pump``) and a Kafka broker: a write
+takes a journal credit (G7) that only the pump gives back, so the space side pays for
+shipping its change record, as in production. The writer is not run (the database side
+already is the database; write-behind lag is ``bench writer``'s).
 """
 
 from __future__ import annotations
@@ -193,19 +194,22 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix=f"spacegrid-bench-{tag}-"))
     jars.require_tools()
     jars.ensure_jars(cache, "hazelcast")
+    jars.ensure_jars(cache, "kafka")
     ensure_postgres_installed()
 
-    ports = free_ports(args.members + 3)
+    ports = free_ports(args.members + 4)
     stack = LocalStack.create(
         cache, profile=f"bench-{tag}", cluster_name=f"spacegrid-bench-{tag}", member_base_port=ports[0],
         kafka_port=ports[-2], controller_port=ports[-1], member_slots=args.members,
     )
     pg = None
+    pump = None
     sides: list[Side] = []
     results: list[StepResult] = []
     try:
-        print(f"starting {args.members} Hazelcast members and PostgreSQL (fsync on) ...", flush=True)
-        stack.cluster.start(args.members)
+        print(f"starting {args.members} Hazelcast members, a Kafka broker, a pump and PostgreSQL (fsync on) ...",
+              flush=True)
+        stack.up(args.members, kafka=True)
         pg = start_postgres(cache / "postgres" / f"bench-{tag}")
         common = {
             **FAST_HASH_ENV,
@@ -219,10 +223,15 @@ def run(args: argparse.Namespace) -> int:
             "SPACEGRID_GRID": "hazelcast",
             "SPACEGRID_HAZELCAST_MEMBERS": stack.cluster.member_list,
             "SPACEGRID_HAZELCAST_CLUSTER": stack.cluster.cluster_name,
-            "SPACEGRID_BACKLOG_LIMIT": "1000000",  # no pump runs during the benchmark
+            "SPACEGRID_KAFKA_BOOTSTRAP": stack.broker.bootstrap,
         }
         db_env = {**common, "SPACEGRID_DATABASE_URL": pg.dsn()}
         db_command = [sys.executable, "-m", "tools.bench.pg_unit"]
+        from tools.local.units import start_unit
+
+        pump = start_unit(space_env, ports[-3], workdir / "space" / "logs", [sys.executable, "-m", "spacegrid.cli",
+                                                                             "pump", "--loglevel", "warning"], "pump")
+        pump.wait_ready(120)
         sides.append(_start_side("space", space_env, UNIT_COMMAND, args.units, workdir / "space"))
         sides.append(_start_side("database", db_env, db_command, args.units, workdir / "database"))
 
@@ -251,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for side in sides:
             side.stop()
+        if pump is not None:
+            pump.stop()
         if pg is not None:
             pg.stop()
             shutil.rmtree(pg.data_dir.parent, ignore_errors=True)

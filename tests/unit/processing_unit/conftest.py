@@ -32,7 +32,7 @@ def unit_settings(**overrides: Any) -> UnitSettings:
         argon2_memory_kib=64,
         argon2_parallelism=1,
         bootstrap_admin=f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}",
-        backlog_cache_ms=0,
+        ready_probe_cache_ms=0,
     )
     base.update(overrides)
     return load_unit_settings(**base)
