@@ -236,12 +236,22 @@ async def ship_partition(shipper: PartitionShipper, stop: asyncio.Event, *, max_
         before_sleep=_log_retry(shipper.source),
         reraise=True,
     )
+    async def ship(wait: bool) -> int:
+        # the happy path without tenacity's per-call bookkeeping (measured: it doubled the
+        # pump's CPU per batch); a failure enters the retry loop, backoff and jitter included
+        try:
+            return await shipper.ship_once(wait)
+        except RETRYABLE:
+            if stop.is_set():
+                raise
+            return await retrying(shipper.ship_once, wait)
+
     while not stop.is_set():
         try:
-            shipped = await retrying(shipper.ship_once)
+            shipped = await ship(False)
             if not shipped and not stop.is_set():
                 # nothing new: wait for the next entry (interruptible), ship it next round
-                await _unless_stopped(stop, retrying(shipper.ship_once, True))
+                await _unless_stopped(stop, ship(True))
         except RETRYABLE:
             break  # stopped while failing: nothing was stored, the next owner re-ships
     if shipper.metrics is not None:
