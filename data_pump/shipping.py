@@ -128,12 +128,16 @@ class PartitionShipper:
         self.position: int | None = None
 
     async def start_position(self) -> int:
-        """The stored position, or (never shipped) the oldest entry still in the journal."""
+        """The stored position, or (never shipped) 0: the journal's first entry ever.
+
+        Starting a never-shipped journal at 0 rather than at its oldest entry means a
+        journal that overwrote entries before any pump read them reports them as lost
+        (they were real changes; G7 prevents it, and a cold load stores positions past
+        what it loaded, see data_reader.loader.skip_loaded).
+        """
         if self.position is None:
             stored = await self.change_log.position(self.map_name, self.partition)
-            if stored is None:
-                stored = (await self.change_log.bounds(self.map_name, self.partition)).oldest
-            self.position = stored
+            self.position = 0 if stored is None else stored
         return self.position
 
     async def ship_once(self, wait: bool = False) -> int:
@@ -278,11 +282,19 @@ async def ship_shard(
     on_shipped: Shipped | None = None,
 ) -> None:
     """Ship every journal of one shard until ``stop`` is set (one reader per journal)."""
-    shippers = [
-        PartitionShipper(change_log, names, publisher, m, p, batch_size=batch_size, metrics=metrics,
-                         on_shipped=on_shipped)
-        for m, p in shard_partitions(change_log, shard, shards)
-    ]
+    journals = shard_partitions(change_log, shard, shards)
+    try:
+        stored: dict[tuple[str, int], int] | None = await change_log.positions(journals)  # one bulk read
+    except GridError as e:
+        log.warning("cannot read the stored positions of shard %s yet (each journal retries): %s", shard, e)
+        stored = None
+    shippers = []
+    for m, p in journals:
+        shipper = PartitionShipper(change_log, names, publisher, m, p, batch_size=batch_size, metrics=metrics,
+                                   on_shipped=on_shipped)
+        if stored is not None:
+            shipper.position = stored.get((m, p), 0)
+        shippers.append(shipper)
     await asyncio.gather(*(ship_partition(s, stop, max_backoff_s=max_backoff_s) for s in shippers))
 
 

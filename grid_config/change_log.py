@@ -109,6 +109,18 @@ class ChangeLog(abc.ABC):
     async def position(self, map_name: str, partition: int) -> int | None:
         """The next sequence to ship, as stored by :meth:`store_position` (None: never)."""
 
+    async def positions(self, journals: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The stored positions of many journals at once (absent: never stored).
+
+        Adapters with a bulk read override this; the default asks one by one.
+        """
+        found = {}
+        for map_name, partition in journals:
+            position = await self.position(map_name, partition)
+            if position is not None:
+                found[(map_name, partition)] = position
+        return found
+
     @abc.abstractmethod
     async def store_position(self, map_name: str, partition: int, next_seq: int) -> None:
         """Remember that everything before ``next_seq`` was shipped (after Kafka's ack)."""

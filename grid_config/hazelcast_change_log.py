@@ -143,6 +143,13 @@ class HazelcastChangeLog(ChangeLog):
         stored = _decode(found.get(key))
         return None if stored is None else int(stored["next"])
 
+    async def positions(self, journals: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        for map_name, partition in journals:
+            self._check(map_name, partition)
+        keys = {position_key(m, p): (m, p) for m, p in journals}
+        found = await self._aio.get_stored(self._positions, list(keys))
+        return {keys[k]: int(doc["next"]) for k, v in found.items() if (doc := _decode(v)) is not None}
+
     async def store_position(self, map_name: str, partition: int, next_seq: int) -> None:
         from hazelcast.core import HazelcastJsonValue
 
