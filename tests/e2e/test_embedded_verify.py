@@ -131,7 +131,7 @@ def test_verify_repair_reships_deleted_and_corrupted_rows(tmp_path: Path) -> Non
 
         eventually(converged, timeout=INTERVAL_MS / 1000 + 5, interval=0.2)
 
-        deleted, corrupted = [products[3], orders[0]], [products[4], products[0]]
+        deleted, corrupted = [products[3], orders[0]], [products[0], products[1]]  # versions 2: can step back
         with sqlite3.connect(db) as conn:  # drift behind the writer's back
             conn.execute("PRAGMA foreign_keys=OFF")
             conn.execute("DELETE FROM order_lines WHERE order_id = ?", (orders[0],))
