@@ -27,8 +27,9 @@ class TestHazelcastChangeLogContract(ChangeLogContract):
         made: list[Grid] = []
 
         async def make(names: Names, journaled_maps: Sequence[str]) -> Grid:
+            # G7 off, as on LocalGrid in the unit tier: the contract overflows the tiny journal on purpose
             grid = HazelcastGrid(settings_for(hazelcast_cluster), names,
-                                 journaled_maps=journaled_maps)
+                                 journaled_maps=journaled_maps, journal_guard=False)
             await grid.start()
             made.append(grid)
             return grid
