@@ -124,6 +124,10 @@ class HazelcastChangeLog(ChangeLog):
                 log.warning("journal %s#%s: event %s of type %s without a key skipped",
                             map_name, partition, e.seq, e.type)
                 continue
+            if not isinstance(e.key, str):  # written behind the units' back: poison, dead-lettered
+                changes.append(JournalChange(seq=e.seq, key=f"<key of serializer type {e.key.type_id}>",
+                                             value=_not_a_document(e.key), old=None))  # type: ignore[arg-type]
+                continue
             changes.append(JournalChange(seq=e.seq, key=e.key, value=_document(e.new_value, map_name, e.seq),
                                          old=_document(e.old_value, map_name, e.seq)))
         return JournalRead(start_seq=batch.start_seq, next_seq=batch.next_seq, changes=changes, lost=batch.lost)
@@ -198,11 +202,22 @@ def _partition_table(ask: Callable[[], int]) -> int:
 
 
 def _document(stored: Any, map_name: str, seq: int) -> Value | None:
-    """A journal value as stored: with its change stamp (the pump ships it)."""
+    """A journal value as stored: with its change stamp (the pump ships it).
+
+    A value that is not a JSON document (written behind the units' back) comes back as a
+    string describing it: not an entity, so the pump dead-letters the entry and its
+    journal goes on (raising here would stop the partition for good: every retry reads it
+    again)."""
     from hazelcast.core import HazelcastJsonValue
 
     if stored is None:
         return None
     if not isinstance(stored, HazelcastJsonValue):
-        raise GridError(f"journal {map_name} entry {seq}: a {type(stored).__name__}, not a JSON document")
+        return _not_a_document(stored)  # type: ignore[return-value]
     return _load(stored)
+
+
+def _not_a_document(stored: Any) -> str:
+    if isinstance(stored, journal.Undecodable):
+        return f"<not a JSON document: serializer type {stored.type_id}, not deserialized>"
+    return f"<not a JSON document: {type(stored).__name__} {stored!r:.200}>"

@@ -128,6 +128,18 @@ class JournalDecodeError(ValueError):
     """A journal item did not have the DeserializingEventJournalMapEvent layout."""
 
 
+class Undecodable(NamedTuple):
+    """A journal key or value this module does not deserialize: neither a JSON document nor
+    a string (serializer ``type_id``). Never deserialized: a Python-pickled value (type
+    -120) would run code in the reader. The pump dead-letters the entry."""
+
+    type_id: int
+
+
+#: serializer types :func:`read` turns into objects: HazelcastJsonValue (-130) and str (-11)
+DECODABLE_TYPES = frozenset({-130, -11})
+
+
 class RawEvent(NamedTuple):
     """A journal item split into its parts; key and values still serialized (Data bytes)."""
 
@@ -339,7 +351,12 @@ async def read(
     offset = hz.RESPONSE_HEADER_SIZE
 
     def to_object(part: bytes | None) -> Any:
-        return None if part is None else serialization.to_object(hz.Data(part))
+        if part is None:
+            return None
+        data = hz.Data(part)
+        if data.get_type() not in DECODABLE_TYPES:
+            return Undecodable(data.get_type())
+        return serialization.to_object(data)
 
     def handler(message: Any) -> JournalBatch:
         _expect(message, READ_RESPONSE_TYPE)

@@ -1,8 +1,10 @@
 """e2e fixtures: `spacegrid unit` subprocesses on a real cluster, behind a real HAProxy.
 
-Each test gets its own namespace (maps, queues), a shared token secret for its units,
-free loopback ports, lowered argon2 costs, and an HAProxy rendered from
-deploy/haproxy.cfg. Everything is stopped by PID when the test ends.
+Each test gets its own namespace (maps, topics), a shared token secret for its units,
+free loopback ports, lowered argon2 costs, an HAProxy rendered from deploy/haproxy.cfg,
+and a `spacegrid pump` shipping the namespace's journals to the session's Kafka broker
+(as deployed: without a pump the journals fill to their G7 bound and writes turn 503).
+Everything is stopped by PID when the test ends.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from loadtests.seed import all_pages, sign_in
 from tools.local.haproxy import HAProxy, find_haproxy, start_haproxy, wait_servers_up
 from tools.local.processes import free_ports
 from tools.local.units import FAST_HASH_ENV, REPO_ROOT, UnitProcess, start_units, stop_units
-from tests.support.engines import engines_unavailable
+from tests.support.engines import BrokerHandle, engines_unavailable
+from tests.support.workers import WorkerProcess
 
 ADMIN_EMAIL = "admin@e2e.invalid"
 ADMIN_PASSWORD = "e2e-admin-password"
@@ -36,6 +39,7 @@ class Shop:
     units: list[UnitProcess]
     lb: HAProxy
     env: dict[str, str]
+    pump: WorkerProcess | None = None
 
     @property
     def url(self) -> str:
@@ -59,14 +63,24 @@ def haproxy_binary() -> str:
     return binary  # type: ignore[return-value]
 
 
+def start_pump(cluster_env: dict[str, str], bootstrap: str, namespace: str, log_dir: Path) -> WorkerProcess:
+    """A `spacegrid pump` for one namespace (ended by PID)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPACEGRID_")}
+    env.update({**cluster_env, "SPACEGRID_KAFKA_BOOTSTRAP": bootstrap, "SPACEGRID_NAMESPACE": namespace,
+                "SPACEGRID_PUMP_SESSION_TIMEOUT_S": "6", "PYTHONPATH": str(REPO_ROOT)})
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return WorkerProcess(env, log_dir).start()
+
+
 @pytest.fixture
 def shop_factory(
-    haproxy_binary: str, namespace: str, tmp_path: Path
+    haproxy_binary: str, kafka_broker: BrokerHandle, namespace: str, tmp_path: Path
 ) -> Iterator[Callable[[dict[str, str], int], Shop]]:
-    """Build shops over a cluster's ``settings_env``; stops every unit and balancer after the test."""
+    """Build shops over a cluster's ``settings_env`` (with a pump unless ``pump=False``);
+    stops every unit, balancer and pump after the test."""
     made: list[Shop] = []
 
-    def make(cluster_env: dict[str, str], units: int = 2) -> Shop:
+    def make(cluster_env: dict[str, str], units: int = 2, pump: bool = True) -> Shop:
         env = {
             **cluster_env,
             **FAST_HASH_ENV,
@@ -84,6 +98,8 @@ def shop_factory(
             raise
         shop = Shop(procs, lb, env)
         made.append(shop)
+        if pump:
+            shop.pump = start_pump(cluster_env, kafka_broker.bootstrap, namespace, tmp_path / "logs")
         wait_servers_up(lb, units)
         return shop
 
@@ -91,6 +107,8 @@ def shop_factory(
     for shop in made:
         shop.lb.stop()
         stop_units(shop.units, timeout=20)
+        if shop.pump is not None:
+            shop.pump.kill()
 
 
 @dataclass

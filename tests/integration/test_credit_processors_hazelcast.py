@@ -74,7 +74,7 @@ class TestJavaCreditProcessors(CreditProcessorContract):
 
 async def test_stored_values_and_answers_are_byte_identical_to_python(map_space: MapSpace, names: Names) -> None:
     """Java's JSON equals orjson's, for created entries, updated ones and kept fields."""
-    created = credit_key(names.stock, 3)
+    created = credit_key(names.products, 3)
     step = CreditsTake(5, B)
     value, answer = step.apply(None)
     assert await map_space.run_raw(created, step) == answer.to_json()
@@ -138,7 +138,7 @@ async def test_backups_hold_every_change_after_a_member_dies(engine_factory: Any
     client = await _client(stack.cluster.addresses(), stack.cluster.cluster_name)
     try:
         space = await MapSpace(client, names.journal_credits).open()
-        keys = [credit_key(names.stock, p) for p in range(0, 271, 7)]  # over both members' partitions
+        keys = [credit_key(names.products, p) for p in range(0, 271, 7)]  # over both members' partitions
         steps: list[CreditsProcessor] = [
             CreditsTake(10, B), CreditsTake(B, B), CreditsTake(30, B),  # change, refused, change
             CreditsGive(5, B), CreditsGive(100, B), CreditsGive(1, B),  # change, capped change, no-op

@@ -18,19 +18,19 @@ from grid_config.hazelcast_grid import HazelcastGrid
 from grid_config.names import Names
 from grid_config.ports import Grid, Tx
 from grid_config.settings import CommonSettings
-from tests.contract.grid_contract import GridContract, GridFactory, drain, event, ids_in_stripe
+from tests.contract.change_log_contract import same_partition_keys
+from tests.contract.grid_contract import GridContract, GridFactory
 from tests.support.eventually import eventually_async
 
 pytestmark = pytest.mark.integration
 
 
-def settings_for(cluster: Any, backlog_limit: int, stripes: int) -> CommonSettings:
+def settings_for(cluster: Any, namespace: str = "") -> CommonSettings:
     return CommonSettings(
         grid="hazelcast",
         hazelcast_members=",".join(cluster.members),
         hazelcast_cluster=cluster.cluster_name,
-        backlog_limit=backlog_limit,
-        outbox_stripes=stripes,
+        namespace=namespace,
     )
 
 
@@ -39,8 +39,8 @@ class TestHazelcastGridContract(GridContract):
     async def grid_factory(self, hazelcast_cluster: Any) -> AsyncIterator[GridFactory]:
         made: list[Grid] = []
 
-        async def make(names: Names, backlog_limit: int) -> Grid:
-            grid = HazelcastGrid(settings_for(hazelcast_cluster, backlog_limit, names.stripes), names)
+        async def make(names: Names, *_: Any, **journaled: Any) -> Grid:
+            grid = HazelcastGrid(settings_for(hazelcast_cluster), names, **journaled)
             await grid.start()
             made.append(grid)
             return grid
@@ -52,8 +52,8 @@ class TestHazelcastGridContract(GridContract):
 
 @pytest.fixture
 async def hz_grid(hazelcast_cluster: Any, namespace: str) -> AsyncIterator[HazelcastGrid]:
-    names = Names(namespace=namespace, stripes=4)
-    grid = HazelcastGrid(settings_for(hazelcast_cluster, 10_000, 4), names)
+    names = Names(namespace=namespace)
+    grid = HazelcastGrid(settings_for(hazelcast_cluster), names)
     await grid.start()
     yield grid
     await grid.close()
@@ -81,7 +81,7 @@ async def test_product_reads_see_transactional_updates_at_once(
     await hz_grid.transact(lambda tx: tx.put(n.products, "1", {"id": "1", "version": 2}))
     assert (await hz_grid.get(n.products, "1"))["version"] == 2  # own write: at once
 
-    other = HazelcastGrid(settings_for(hazelcast_cluster, 10_000, 4), n)
+    other = HazelcastGrid(settings_for(hazelcast_cluster), n)
     await other.start()
     try:
         assert (await other.get(n.products, "1"))["version"] == 2
@@ -92,45 +92,56 @@ async def test_product_reads_see_transactional_updates_at_once(
         await other.close()
 
 
-TAKER = textwrap.dedent(
+def put_version(names: Names, key: str, version: int) -> Any:
+    def work(tx: Tx) -> None:
+        tx.put(names.products, key, {"id": key, "version": version})
+    return work
+
+
+READER = textwrap.dedent(
     """
-    import asyncio, os, sys
+    import asyncio, sys
     from grid_config.hazelcast_grid import HazelcastGrid
     from grid_config.names import Names
     from grid_config.settings import CommonSettings
 
     async def main():
-        grid = HazelcastGrid(CommonSettings(), Names(namespace=sys.argv[1], stripes=4))
+        names = Names(namespace=sys.argv[1])
+        grid = HazelcastGrid(CommonSettings(), names)
         await grid.start()
-        batch = await grid.take_changes(int(sys.argv[2]), 3)
-        print("taken", ",".join(e.id for e in batch.events), flush=True)
-        await asyncio.sleep(3600)  # never commits: killed here
+        read = await grid.change_log.read(names.products, int(sys.argv[2]), 0, max_items=3)
+        print("read", ",".join(c.key for c in read.changes), flush=True)
+        await asyncio.sleep(3600)  # never stores its position: killed here
 
     asyncio.run(main())
     """
 )
 
 
-async def test_records_taken_by_a_killed_process_stay_in_order(
+async def test_entries_read_by_a_killed_reader_stay_in_order(
     hazelcast_cluster: Any, hz_grid: HazelcastGrid
 ) -> None:
+    """(Formerly: records taken from an outbox stripe by a killed process stay in order.)
+    A journal read reserves nothing and removes nothing: a reader killed before storing
+    its position leaves every entry where the next reader finds it, in order."""
     n = hz_grid.names
-    ids = ids_in_stripe(n, 1, 5)
+    log = hz_grid.change_log
+    ids = same_partition_keys(log, 5)
+    p = log.partition_of(ids[0])
     for i in ids:
-        await hz_grid.transact(lambda tx, i=i: tx.record(event(i)))
+        await hz_grid.transact(put_version(n, i, 1))
     env = {**os.environ, **hazelcast_cluster.settings_env, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-c", TAKER, n.namespace, "1"], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", READER, n.namespace, str(p)], env=env,
                             stdout=subprocess.PIPE, text=True)
     try:
         line = await asyncio.to_thread(proc.stdout.readline)  # type: ignore[union-attr]
-        assert line.strip() == "taken " + ",".join(ids[:3])
+        assert line.strip() == "read " + ",".join(ids[:3])
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        # nothing is reserved on the members: the records never left the head of the stripe
-        batch = await hz_grid.take_changes(1, 10)
-        assert [e.id for e in batch.events] == ids
-        await batch.rollback()
-        assert [e.id for e in await drain(hz_grid, 1)] == ids
+        assert await log.position(n.products, p) is None
+        got = await log.read(n.products, p, 0, max_items=100)
+        assert [c.key for c in got.changes] == ids and got.lost == 0
+        assert [c.seq for c in got.changes] == list(range(5))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -139,41 +150,52 @@ async def test_records_taken_by_a_killed_process_stay_in_order(
 
 SHIPPER = textwrap.dedent(
     """
-    import asyncio, random, sys
+    import asyncio, sys
+    from data_pump.ownership import SHARDS
+    from data_pump.shipping import ship_shard
+    from grid_config.events import ChangeEvent
     from grid_config.hazelcast_grid import HazelcastGrid
     from grid_config.names import Names
     from grid_config.settings import CommonSettings
 
+    class FilePublisher:
+        # "acknowledged" = appended to the file
+        def __init__(self, out):
+            self.out = out
+
+        async def send(self, topic, key, value, headers=None):
+            e = ChangeEvent.from_bytes(value)
+            self.out.write(f"{e.id}:{e.version}\\n")
+            self.out.flush()
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+        async def flush(self):
+            pass
+
     async def main():
-        grid = HazelcastGrid(CommonSettings(), Names(namespace=sys.argv[1], stripes=4))
+        names = Names(namespace=sys.argv[1])
+        grid = HazelcastGrid(CommonSettings(), names)
         await grid.start()
-        shipped = open(sys.argv[2], "a")
-
-        async def ship(stripe):
-            rng = random.Random(stripe)
-            while True:
-                batch = await grid.take_changes(stripe, rng.randint(1, 50))
-                if batch.events:  # "acknowledged" = appended to the file, then forgotten
-                    shipped.write("".join(f"{e.id}:{e.version}\\n" for e in batch.events))
-                    shipped.flush()
-                    await batch.commit()
-                else:
-                    await batch.rollback()
-                    await asyncio.sleep(0.005)
-
-        await asyncio.gather(*(ship(s) for s in range(4)))
+        pub, stop, log = FilePublisher(open(sys.argv[2], "a")), asyncio.Event(), grid.change_log
+        await asyncio.gather(*(ship_shard(log, names, pub, s, SHARDS, stop, batch_size=50, on_shipped=log.shipped)
+                               for s in range(SHARDS)))
 
     asyncio.run(main())
     """
 )
 
 
-async def test_takers_sigkilled_at_random_instants_lose_no_record(
+async def test_shippers_sigkilled_at_random_instants_lose_no_entry(
     hazelcast_cluster: Any, hz_grid: HazelcastGrid, tmp_path: Any
 ) -> None:
-    """Regression: with transactional polls, a taker killed while a poll was in flight
-    orphaned that record on the member (10-12 lost of 20,000 over 15 kills, for good)."""
+    """(Formerly: outbox takers SIGKILLed at random instants lose no record; a regression
+    of transactional polls.) The pump's shipping code in a process SIGKILLed 10 times
+    while 6,000 transactions write: every change reaches the "broker" (a file)."""
     import random
+
+    from data_pump.shipping import unshipped
 
     n = hz_grid.names
     out = tmp_path / "shipped.txt"
@@ -185,7 +207,7 @@ async def test_takers_sigkilled_at_random_instants_lose_no_record(
     async def write(i: int) -> None:
         key, version = str(10**15 + i % 300), i // 300 + 1
         async with sem:
-            await hz_grid.transact(lambda tx: tx.record(event(key, version)))
+            await hz_grid.transact(put_version(n, key, version))
         written.add(f"{key}:{version}")
 
     rng = random.Random(11)
@@ -199,15 +221,15 @@ async def test_takers_sigkilled_at_random_instants_lose_no_record(
             proc = subprocess.Popen(cmd, env=env)
         await writing
 
-        async def drained() -> None:
-            assert await hz_grid.backlog() == 0
+        async def shipped_all() -> None:
+            assert await unshipped(hz_grid.change_log) == 0
 
-        await eventually_async(drained, timeout=60, interval=0.3)
+        await eventually_async(shipped_all, timeout=90, interval=0.3)
         shipped = out.read_text().split()
         missing = written - set(shipped)
-        print(f"\n[taker kills] written={len(written)} shipped={len(shipped)} "
+        print(f"\n[shipper kills] written={len(written)} shipped={len(shipped)} "
               f"repeated={len(shipped) - len(set(shipped))} missing={len(missing)}")
-        assert not missing, f"{len(missing)} records lost, e.g. {sorted(missing)[:5]}"
+        assert not missing, f"{len(missing)} changes lost, e.g. {sorted(missing)[:5]}"
     finally:
         proc.kill()
         proc.wait()
@@ -239,36 +261,42 @@ async def test_lock_wait_timeout_is_a_transaction_conflict(hz_grid: HazelcastGri
     assert await hz_grid.get(n.products, "1") == {"stock": 2}
 
 
-async def test_commit_reports_records_it_removed_without_taking_them(
+async def test_two_readers_of_one_journal_duplicate_but_never_lose_or_reorder(
     hazelcast_cluster: Any, hz_grid: HazelcastGrid
 ) -> None:
-    """A second taker on a stripe (ownership violated): the first taker's positional
-    commit removes records it never shipped and hands them back instead of losing them."""
-    from grid_config.errors import OutboxDisturbed
+    """(Formerly: a second outbox taker's positional commit hands back what it removed.)
+    Ownership violated: two shippers on one journal, interleaved while the key changes.
+    Nothing is removed by reading, so each ships every entry it reads in order; together
+    they miss nothing, and the position only ever lands on an entry boundary."""
+    from data_pump.shipping import PartitionShipper
+    from tests.integration.journal_audit import RecordingPublisher
 
     n = hz_grid.names
-    ids = ids_in_stripe(n, 2, 6)
-    for i in ids:
-        await hz_grid.transact(lambda tx, i=i: tx.record(event(i)))
-    other = HazelcastGrid(settings_for(hazelcast_cluster, 10_000, 4), n)
+    log = hz_grid.change_log
+    key = same_partition_keys(log, 1)[0]
+    p = log.partition_of(key)
+    other = HazelcastGrid(settings_for(hazelcast_cluster), n)
     await other.start()
     try:
-        mine = await hz_grid.take_changes(2, 3)
-        theirs = await other.take_changes(2, 3)
-        assert [e.id for e in mine.events] == [e.id for e in theirs.events] == ids[:3]
-        await theirs.commit()
-        with pytest.raises(OutboxDisturbed) as caught:
-            await mine.commit()
-        assert [event_from(r).id for r in caught.value.records] == ids[3:]
-        assert await hz_grid.backlog() == 0
+        pubs = [RecordingPublisher(), RecordingPublisher()]
+        shippers = [PartitionShipper(g.change_log, n, pub, n.products, p, batch_size=3)
+                    for g, pub in zip((hz_grid, other), pubs)]
+        version = 0
+        for round_ in range(6):
+            for _ in range(4):
+                version += 1
+                await hz_grid.transact(put_version(n, key, version))
+            await shippers[round_ % 2].ship_once()
+            await shippers[(round_ + 1) % 2].ship_once()
+        while await shippers[0].ship_once() or await shippers[1].ship_once():
+            pass
+        seen = [[e.version for e in pub.events(n)] for pub in pubs]
+        for versions in seen:
+            assert versions == sorted(versions), seen
+        assert set(seen[0]) | set(seen[1]) == set(range(1, version + 1)), seen
+        assert await log.position(n.products, p) == version  # sequences 0..version-1 shipped
     finally:
         await other.close()
-
-
-def event_from(raw: bytes) -> Any:
-    from grid_config.events import ChangeEvent
-
-    return ChangeEvent.from_bytes(raw)
 
 
 async def test_a_failed_commit_is_unavailable_never_a_retryable_conflict(hz_grid: HazelcastGrid) -> None:

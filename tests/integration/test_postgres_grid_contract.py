@@ -1,8 +1,9 @@
 """The grid contract on the PostgreSQL adapter (bench compare's direct-to-database side).
 
-Everything but the outbox: that adapter records no change records by design (the
-database is the system of record; see tools/bench/postgres_grid.py), so the outbox
-tests are replaced by one asserting exactly that.
+Everything but the journals: that adapter keeps no change record by design (the database
+is the system of record, ``change_log`` is None; see tools/bench/postgres_grid.py), so
+the contract tests about journals run here without their journal half, and G7 (a bound
+on un-shipped journal entries) does not apply.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import pytest
 from grid_config.names import Names
 from grid_config.ports import Grid, Tx
 from tools.bench.postgres_grid import PostgresGrid
-from tests.contract.grid_contract import GridContract, GridFactory, event
+from tests.contract.grid_contract import GridContract, GridFactory
 
-OUTBOX = "no outbox on PostgresGrid: the database is the system of record"
+NO_JOURNAL = "no journals on PostgresGrid: the database is the system of record"
 
 
 class TestPostgresGridContract(GridContract):
@@ -25,7 +26,7 @@ class TestPostgresGridContract(GridContract):
     async def grid_factory(self, postgres_dsn: str) -> AsyncIterator[GridFactory]:
         made: list[Grid] = []
 
-        async def make(names: Names, backlog_limit: int) -> Grid:
+        async def make(names: Names, *_: object, **__: object) -> Grid:
             grid = PostgresGrid(postgres_dsn, names, connections=4)
             await grid.start()
             made.append(grid)
@@ -35,23 +36,57 @@ class TestPostgresGridContract(GridContract):
         for grid in made:
             await grid.close()
 
-    @pytest.mark.skip(reason=OUTBOX)
-    async def test_records_keep_per_stripe_order(self) -> None: ...
+    @pytest.mark.skip(reason=NO_JOURNAL)
+    async def test_journal_keeps_each_partition_in_commit_order(self) -> None: ...
 
-    @pytest.mark.skip(reason=OUTBOX)
-    async def test_backlog_full_at_the_bound_writes_nothing(self) -> None: ...
+    @pytest.mark.skip(reason=NO_JOURNAL + " (no journal, no G7 bound)")
+    async def test_g7_a_write_past_a_journal_bound_is_refused_and_writes_nothing(self) -> None: ...
 
-    @pytest.mark.skip(reason=OUTBOX)
-    async def test_take_changes_commit_rollback_and_invisibility(self) -> None: ...
+    async def test_transact_commits_writes_and_journals_them_stamped(self, grid: Grid) -> None:
+        """The contract's version without its journal half: writes commit, own writes visible."""
+        n = grid.names
 
-    @pytest.mark.skip(reason=OUTBOX)
-    async def test_taken_events_round_trip_intact(self) -> None: ...
+        def work(tx: Tx) -> str:
+            assert tx.get(n.products, "1") is None
+            tx.put(n.products, "1", {"id": "1", "version": 1})
+            tx.put(n.products_by_sku, "SKU-1", {"product_id": "1"})
+            assert tx.get(n.products, "1") == {"id": "1", "version": 1}
+            return "done"
 
-    @pytest.mark.skip(reason=OUTBOX)
-    async def test_transact_commits_writes_and_records(self) -> None: ...
+        assert await grid.transact(work, request_id="req-1") == "done"
+        assert await grid.get(n.products, "1") == {"id": "1", "version": 1}
+        assert await grid.get(n.products_by_sku, "SKU-1") == {"product_id": "1"}
+
+    async def test_transact_delete(self, grid: Grid) -> None:
+        n = grid.names
+        await grid.put(n.orders, "7", {"id": "7", "version": 1})
+
+        def work(tx: Tx) -> None:
+            tx.delete(n.orders, "7")
+            assert tx.get(n.orders, "7") is None
+
+        await grid.transact(work)
+        assert await grid.get(n.orders, "7") is None
+
+    async def test_transact_exception_writes_and_journals_nothing(self, grid: Grid) -> None:
+        n = grid.names
+        await grid.put(n.products, "1", {"id": "1", "version": 1})
+
+        class Boom(Exception):
+            pass
+
+        def work(tx: Tx) -> None:
+            tx.put(n.products, "1", {"id": "1", "version": 2})
+            tx.put(n.products, "2", {"id": "2", "version": 1})
+            raise Boom("business rule says no")
+
+        with pytest.raises(Boom):
+            await grid.transact(work)
+        assert await grid.get(n.products, "1") == {"id": "1", "version": 1}
+        assert await grid.get(n.products, "2") is None
 
     async def test_concurrent_transactions_lose_no_update(self, grid: Grid) -> None:
-        """The contract's version without its outbox half: 50 racing increments, none lost."""
+        """The contract's version without its journal half: 50 racing increments, none lost."""
         n = grid.names
         await grid.put(n.products, "42", {"id": "42", "stock": 0})
 
@@ -66,14 +101,13 @@ class TestPostgresGridContract(GridContract):
         assert await grid.get(n.products, "42") == {"id": "42", "stock": 50}
 
 
-async def test_records_are_not_kept_and_backlog_is_zero(postgres_dsn: str, names: Names) -> None:
+async def test_no_change_log_the_committed_row_is_the_record(postgres_dsn: str, names: Names) -> None:
     grid = PostgresGrid(postgres_dsn, names, connections=2)
     await grid.start()
     try:
-        await grid.transact(lambda tx: (tx.put(names.products, "1", {"id": "1"}), tx.record(event("1"))))
+        assert grid.change_log is None
+        await grid.transact(lambda tx: tx.put(names.products, "1", {"id": "1"}), request_id="r")
         assert await grid.get(names.products, "1") == {"id": "1"}
-        assert await grid.backlog() == 0
-        assert (await grid.take_changes(0, 10)).events == []
     finally:
         await grid.close()
 

@@ -7,8 +7,11 @@ conserved, and every acknowledged order left one change record per entity it cha
 restarted: every acknowledged write is in the grid, every grid change has its record, and
 stock is conserved once the dead units' transactions were rolled back by the cluster.
 
-The outbox is audited with the grid port directly (take_changes + rollback); no pump runs
-in the test's namespace, so nothing else drains it.
+The change record is the entity maps' event journals, audited with the grid port directly
+(``journal_audit``: the pump's shipping code into memory); no other pump runs in the test's
+namespace. In (a) the journals are read once after the storm (every entry still held:
+far below the journals' bound); in (b) a tap ships them all along, as a pump would, so
+the journal credits (G7) come back and writes are not refused for a lack of shipping.
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ from grid_config.names import Names
 from grid_config.settings import CommonSettings, load
 from tools.local.processes import free_ports
 from tools.local.units import FAST_HASH_ENV, UnitProcess, start_unit, start_units, stop_units
-from tests.integration.outbox_audit import (
+from tests.integration.journal_audit import (
+    JournalTap,
     RecordIndex,
     held_by_orders,
     map_values,
     order_chain_problems,
     product_chain_problems,
-    read_outbox,
+    read_journals,
 )
 from tests.support.engines import ClusterHandle
 from tests.support.eventually import eventually_async
@@ -229,7 +233,7 @@ async def test_two_units_200_concurrent_orders_sell_exactly_the_stock(
         assert stock[pid]["version"] == 1 + sum(1 for _, _, lines in placed if pid in dict(lines))
 
     # G1: one change record per entity each acknowledged order changed, matched by id, version, request id
-    events = await read_outbox(audit_grid)
+    events = await read_journals(audit_grid)
     index = RecordIndex.of(events)
     assert not index.duplicates(), index.duplicates()[:5]
     for rid, order, lines in placed:
@@ -326,6 +330,7 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
         product_ids = await create_products(http, current[0].url, admin, CRASH_PRODUCTS, CRASH_STOCK)
         tokens = await shoppers(http, [current[0].url], 6)
 
+        tap = await JournalTap(audit_grid).start()  # ships the journals along, like a pump
         ledger = Ledger()
         stop = asyncio.Event()
         workers = [asyncio.create_task(write_load(http, current, tokens, product_ids, ledger, stop, s))
@@ -406,7 +411,11 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
         assert stock[pid]["stock"] >= 0
 
     # G1 (b): every change in the grid has its record, no record without its change
-    index = RecordIndex.of(await read_outbox(audit_grid))
+    try:
+        shipped = await tap.caught_up()
+    finally:
+        await tap.stop()
+    index = RecordIndex.of(shipped)
     assert not index.duplicates(), index.duplicates()[:5]
     problems = [p for order in grid_orders.values() for p in order_chain_problems(index, order)]
     for pid in product_ids:

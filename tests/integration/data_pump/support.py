@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from data_pump.shipping import journal_status, unshipped
 from grid_config.errors import BacklogFull, GridUnavailable, TransactionConflict
 from grid_config.events import ChangeEvent
 from grid_config.hazelcast_grid import HazelcastGrid
@@ -95,13 +96,12 @@ class PumpProcess(WorkerProcess):
                 for line in f.read_text(errors="replace").splitlines() if line.strip()]
 
 
-def grid_settings(cluster_env: dict[str, str], namespace: str, backlog_limit: int = 100_000) -> CommonSettings:
+def grid_settings(cluster_env: dict[str, str], namespace: str) -> CommonSettings:
     return CommonSettings(
         grid="hazelcast",
         hazelcast_members=cluster_env["SPACEGRID_HAZELCAST_MEMBERS"],
         hazelcast_cluster=cluster_env["SPACEGRID_HAZELCAST_CLUSTER"],
         namespace=namespace,
-        backlog_limit=backlog_limit,
     )
 
 
@@ -113,7 +113,10 @@ async def open_grid(settings: CommonSettings) -> HazelcastGrid:
 
 @dataclass
 class WriteLoad:
-    """Product changes over many keys; each key is written by one coroutine, so versions ascend."""
+    """Product changes over many keys; each key is written by one coroutine, so versions ascend.
+
+    Each change is a transaction writing the whole product (stamped with a request id by
+    the grid); its journal entry is its change record."""
 
     grid: HazelcastGrid
     keys: int
@@ -133,10 +136,9 @@ class WriteLoad:
         def work(tx: Tx) -> None:
             state = {"id": pid, "sku": f"sku-{pid}", "name": "p", "category": "c", "price_cents": 100, "stock": version, "version": version}
             tx.put(names.products, pid, state)
-            tx.record(ChangeEvent(kind="products", op="upsert", id=pid, version=version, state=state))
 
         try:
-            await self.grid.transact(work)
+            await self.grid.transact(work, request_id=f"load-{pid}-{version}")
         except BacklogFull:
             self.refused += 1
             return False
@@ -214,11 +216,20 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or set()
 
 
-async def wait_backlog(grid: HazelcastGrid, equals: int = 0, timeout: float = 120.0) -> float:
-    """Seconds until the grid's backlog reached ``equals``."""
+async def wait_shipped(grid: HazelcastGrid, timeout: float = 120.0) -> float:
+    """Seconds until no journal of the grid holds an un-shipped entry (stored positions)."""
     started = time.monotonic()
-    while await grid.backlog() != equals:
+    while (waiting := await unshipped(grid.change_log)) != 0:
         if time.monotonic() - started > timeout:
-            raise AssertionError(f"backlog still {await grid.backlog()} after {timeout}s")
+            raise AssertionError(f"{waiting} journal entries still unshipped after {timeout}s")
         await asyncio.sleep(0.2)
     return time.monotonic() - started
+
+
+async def max_unshipped(grid: HazelcastGrid, map_name: str) -> tuple[int, int]:
+    """(fullest partition's un-shipped entries, total) of one journaled map, from
+    ``change_log.bounds`` and the stored positions."""
+    log = grid.change_log
+    parts = [(map_name, p) for p in range(log.partition_count)]
+    status = (await journal_status(log, parts))[map_name]
+    return round(status.fill * log.capacity(map_name)), status.unshipped

@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from data_pump.shipping import ship_batch
-from grid_config.events import ChangeEvent
+from data_pump.errors import PublishFailed
+from data_pump.shipping import PartitionShipper, ship_partition
+from grid_config.ports import Tx
+from tests.contract.change_log_contract import same_partition_keys
 from tests.integration.data_pump.support import grid_settings, open_grid
 from tests.support.eventually import eventually_async
 from tests.unit.data_pump.publishers import ScriptedPublisher
@@ -15,68 +17,80 @@ from tests.unit.data_pump.publishers import ScriptedPublisher
 pytestmark = pytest.mark.integration
 
 
-async def test_records_removed_by_a_second_taker_are_shipped_not_lost(hazelcast_cluster, namespace):
-    settings = grid_settings(hazelcast_cluster.settings_env, namespace)
-    grid, intruder = await open_grid(settings), await open_grid(settings)
-    names = grid.names
+class Booby:
+    """Pickled by the Python client (serializer type -120); unpickling it would touch a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def put_version(grid, key: str, version: int):
+    def work(tx: Tx) -> None:
+        tx.put(grid.names.products, key, {"id": key, "version": version})
+    return work
+
+
+async def test_a_batch_not_acknowledged_is_shipped_again_in_order(hazelcast_cluster, namespace):
+    """(Formerly: records removed by a second outbox taker are shipped, not lost.) A batch
+    whose acknowledgements failed stores no position: the next attempt ships the same
+    entries again, in order, and then goes on; the position ends past every entry."""
+    grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace))
+    names, log = grid.names, grid.change_log
     try:
         key = "1000000000000001"
-        stripe = names.stripe_of(key)
+        p = log.partition_of(key)
         for version in range(1, 7):
-            event = ChangeEvent(kind="products", op="upsert", id=key, version=version, state={"id": key})
-            await grid.transact(lambda tx, e=event: tx.record(e))
+            await grid.transact(put_version(grid, key, version))
         pub = ScriptedPublisher()
-        pub.gate.clear()  # our batch is published but not acknowledged yet
-        shipping = asyncio.create_task(ship_batch(grid, names, pub, stripe, 3))
-
-        async def sent_three() -> None:
-            assert pub.sent == 3
-
-        await eventually_async(sent_three, timeout=10, interval=0.01)
-        theirs = await intruder.take_changes(stripe, 3)  # the same three: nothing is reserved
-        await theirs.commit()
-        pub.gate.set()
-        await shipping  # our commit removed versions 4-6 by position: shipped right away
+        shipper = PartitionShipper(log, names, pub, names.products, p, batch_size=3)
+        pub.fail_next = 2  # the first batch's second record is not acknowledged
+        with pytest.raises(PublishFailed):
+            await shipper.ship_once()
+        assert await log.position(names.products, p) is None
+        assert await shipper.ship_once() == 3 and await shipper.ship_once() == 3
         assert [v for _, v in pub.key_versions()] == [1, 2, 3, 4, 5, 6]
-        assert await grid.backlog() == 0
+        assert await log.position(names.products, p) == 6
     finally:
-        await intruder.close()
         await grid.close()
 
 
-async def test_poison_items_in_a_hazelcast_stripe_are_dead_lettered_never_unpickled(hazelcast_cluster, namespace):
-    from data_pump.shipping import drain_stripe
+async def test_undecodable_entries_in_a_hazelcast_journal_are_dead_lettered(hazelcast_cluster, namespace, tmp_path):
+    """Values written behind the units' back (not an entity, not even a JSON document)
+    are dead-lettered with their error; the journal goes on with the next change. (The
+    users map: it has no index, so the members accept a plain string in it.)"""
     from grid_config.events import ERROR_HEADER
 
     grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace))
-    names = grid.names
+    names, log = grid.names, grid.change_log
     try:
-        key = "1000000000000002"
-        stripe = names.stripe_of(key)
-
-        async def change(version: int) -> None:
-            event = ChangeEvent(kind="products", op="upsert", id=key, version=version, state={"id": key})
-            await grid.transact(lambda tx: tx.record(event))
-
-        await change(1)
-        queue = grid._client.get_queue(names.outbox(stripe))  # noqa: SLF001 - plant corrupt items
-        await asyncio.to_thread(lambda: queue.offer(bytearray(b'{"schema": 1, "id": "1000000000000002"')).result())
-        await asyncio.to_thread(lambda: queue.offer(b"a pickled python object").result())  # type -120
-        await change(2)
+        key, other = same_partition_keys(log, 2, start=10**15)
+        p = log.partition_of(key)
+        await grid.transact(lambda tx: tx.put(names.users, key, {"id": key, "version": 1}))
+        await grid.put(names.users, other, {"id": other, "version": "x"})  # JSON, not an entity
+        plain = grid._client.get_map(names.users)  # noqa: SLF001 - a string, not a JSON document
+        await asyncio.to_thread(lambda: plain.set(other, "a plain string").result())
+        trap = tmp_path / "unpickled"
+        await asyncio.to_thread(lambda: plain.set(other, Booby(str(trap))).result())  # never unpickled
+        await grid.transact(lambda tx: tx.put(names.users, key, {"id": key, "version": 2}))
         pub = ScriptedPublisher()
         stop = asyncio.Event()
-        task = asyncio.create_task(drain_stripe(grid, names, pub, stripe, stop, idle_s=0.01))
+        task = asyncio.create_task(ship_partition(PartitionShipper(log, names, pub, names.users, p), stop))
 
-        async def drained() -> None:
-            assert await grid.backlog() == 0
+        async def shipped() -> None:
+            assert await log.position(names.users, p) == 5
 
-        await eventually_async(drained, timeout=20, interval=0.05)
+        await eventually_async(shipped, timeout=20, interval=0.05)
         stop.set()
         await task
-        assert [v for _, v in pub.key_versions()] == [1, 2]
+        assert pub.key_versions() == [(key, 1), (key, 2)]
         dead = [(i, k) for i, (t, k, _) in enumerate(pub.log) if t == names.deadletter_topic]
-        assert [k for _, k in dead] == [b"", b""]
+        assert [k for _, k in dead] == [other.encode()] * 3
         errors = [pub.headers[i][ERROR_HEADER] for i, _ in dead]
-        assert errors[0].startswith(b"PoisonEvent") and b"serialization type -120" in errors[1]
+        assert b"version" in errors[0] and b"not an object" in errors[1] and b"not an object" in errors[2], errors
+        assert b"serializer type -120, not deserialized" in pub.log[dead[2][0]][2]
+        assert not trap.exists(), "a pickled journal value was unpickled"
     finally:
         await grid.close()

@@ -279,7 +279,7 @@ async def lag(bootstrap: str, group: str, topics: list[str]) -> int:
 
 async def expected_grid(names: Names, newest: dict[tuple[str, str], ChangeEvent]) -> LocalGrid:
     """An in-process grid holding each key's newest live state, laid out as the units do."""
-    grid = LocalGrid(names, 10**9)
+    grid = LocalGrid(names, journaled_maps=())  # a reference state only: nothing to journal
     for kind in KINDS:
         pending: Entries = {}
         for (k, _), e in newest.items():
