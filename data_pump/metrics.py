@@ -90,6 +90,9 @@ class PumpMetrics:
         self._head_age: dict[str, float] = {}
         #: next sequence to ship, per (map, partition) this pump shipped from
         self.positions: dict[tuple[str, int], int] = {}
+        #: journals whose last read came back short of a full batch: nothing was waiting then,
+        #: and their reader is already waiting for the next entry (no bounds call needed)
+        self.caught_up: set[tuple[str, int]] = set()
 
     # ---- updates from the shipping loop ----------------------------------------------
     def record_shipped(self, count: int) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from grid_config.ports import Value
 
@@ -129,6 +129,11 @@ class ChangeLog(abc.ABC):
     async def shipped(self, map_name: str, partition: int, count: int) -> None:
         """``count`` entries of this journal were shipped (after storing the position):
         the writes' budget for this journal grows back by as much (G7)."""
+
+    async def store_positions(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """:meth:`store_position` for many journals at once (adapters with a bulk write override)."""
+        for (map_name, partition), next_seq in positions.items():
+            await self.store_position(map_name, partition, next_seq)
 
     @abc.abstractmethod
     async def keys_in_partition(self, map_name: str, partition: int) -> list[str]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import orjson
 
@@ -153,6 +153,18 @@ class HazelcastChangeLog(ChangeLog):
         keys = {position_key(m, p): (m, p) for m, p in journals}
         found = await self._aio.get_stored(self._positions, list(keys))
         return {keys[k]: int(doc["next"]) for k, v in found.items() if (doc := _decode(v)) is not None}
+
+    async def store_positions(self, positions: Mapping[tuple[str, int], int]) -> None:
+        from hazelcast.core import HazelcastJsonValue
+
+        for (map_name, partition), next_seq in positions.items():
+            self._check(map_name, partition)
+            if next_seq < 0:
+                raise ValueError("next_seq must be >= 0")
+        docs = {position_key(m, p): HazelcastJsonValue(orjson.dumps({"next": n}).decode())
+                for (m, p), n in positions.items()}
+        if docs:
+            await self._aio.on_map(self._positions, lambda m: m.put_all(docs))
 
     async def store_position(self, map_name: str, partition: int, next_seq: int) -> None:
         from hazelcast.core import HazelcastJsonValue
