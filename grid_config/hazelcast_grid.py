@@ -449,13 +449,19 @@ class HazelcastGrid(Grid):
             from hazelcast.transaction import TWO_PHASE
 
             tx = client.new_transaction(timeout=timeout_s, durability=1, type=TWO_PHASE)
-            tx.begin()
             try:
+                tx.begin()
                 view = _HazelcastTx(self, tx, request_id)
                 result = work(view)
                 self._take_credits_blocking(client, view.touched)
-            except BaseException:
+            except BaseException as e:
                 _rollback_quietly(tx)
+                if _is_driver_error(e) and not isinstance(e, TimeoutError):
+                    # nothing was committed (e.g. a member left mid-transaction while
+                    # partitions migrate): safe to run the unit of work again
+                    translated = _translate(e)
+                    if isinstance(translated, GridUnavailable):
+                        raise TransactionConflict(f"transaction failed before commit, safe to retry: {e}") from e
                 raise
             try:
                 tx.commit()

@@ -237,8 +237,13 @@ async def test_verify_repair_reships_deleted_and_corrupted_rows(
         assert done.returncode == 0, done.stdout + done.stderr
 
         ids = load.key_ids()
-        deleted, corrupted = ids[:5], ids[5:10]
+        deleted = ids[:5]
         with psycopg.connect(postgres_dsn) as conn:  # drift behind the writer's back
+            # corrupt rows that can step a version back (a key written once is at version 1)
+            corrupted = [r[0] for r in conn.execute(
+                "SELECT id FROM products WHERE version > 1 AND id = ANY(%s) AND NOT id = ANY(%s) ORDER BY id LIMIT 5",
+                (ids, deleted)).fetchall()]
+            assert len(corrupted) == 5, corrupted
             conn.execute("DELETE FROM products WHERE id = ANY(%s)", (deleted,))
             conn.execute("UPDATE products SET version = version - 1, "
                          "state = jsonb_set(state, '{name}', '\"corrupt\"') WHERE id = ANY(%s)",
