@@ -1,6 +1,6 @@
 """Entry processors: single-key atomic steps that run where the entry lives.
 
-Groundwork for writes without transactions (DESIGN §3 G5): an order *holds* stock per line
+Groundwork for writes without transactions (docs/guarantees.md G5): an order *holds* stock per line
 with an idempotent processor, commits with ``put_if_absent``, then *settles* the holds (or
 *releases* them if it gave up). On Hazelcast the steps are the Java classes of
 grid_config/member/ (``io.spacegrid.member``), run on the key's partition thread; this
