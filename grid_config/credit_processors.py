@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 import orjson
-from hazelcast.serialization.api import IdentifiedDataSerializable, ObjectDataInput, ObjectDataOutput
+from hazelcast.serialization.api import ObjectDataInput, ObjectDataOutput
 
-from grid_config.entry_processors import FACTORY_ID
+from grid_config.entry_processors import MemberProcessor
 
 Value = dict[str, Any]
 
@@ -116,10 +116,8 @@ def give_credits(value: Value | None, n: int, bound: int) -> tuple[Value | None,
 
 
 # ---- the wire side: what execute_on_key sends -------------------------------------------------
-class CreditsProcessor(IdentifiedDataSerializable):
+class CreditsProcessor(MemberProcessor):
     """Base of the credit processors: ``n`` and ``bound`` on the wire (two longs)."""
-
-    CLASS_ID = 0
 
     def __init__(self, n: int = 0, bound: int = 0) -> None:
         self.n = n
@@ -136,18 +134,6 @@ class CreditsProcessor(IdentifiedDataSerializable):
     def read_data(self, inp: ObjectDataInput) -> None:
         self.n = inp.read_long()
         self.bound = inp.read_long()
-
-    def get_factory_id(self) -> int:
-        return FACTORY_ID
-
-    def get_class_id(self) -> int:
-        return self.CLASS_ID
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(n={self.n!r}, bound={self.bound!r})"
 
 
 class CreditsTake(CreditsProcessor):

@@ -165,10 +165,30 @@ def settle(value: Value | None, order_id: str) -> tuple[Value | None, StockAnswe
 
 
 # ---- the wire side: what execute_on_key sends -------------------------------------------------
-class StockProcessor(IdentifiedDataSerializable):
-    """Base of the stock processors: ``order_id`` on the wire, :meth:`apply` in-process."""
+class MemberProcessor(IdentifiedDataSerializable):
+    """Base of every processor of the member factory: ids, equality by fields, a readable repr.
+
+    Subclasses set ``CLASS_ID`` (the Java class's id in ``MemberFactory``) and write and
+    read their fields in the Java class's order.
+    """
 
     CLASS_ID = 0
+
+    def get_factory_id(self) -> int:
+        return FACTORY_ID
+
+    def get_class_id(self) -> int:
+        return self.CLASS_ID
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class StockProcessor(MemberProcessor):
+    """Base of the stock processors: ``order_id`` on the wire, :meth:`apply` in-process."""
 
     def __init__(self, order_id: str = "") -> None:
         self.order_id = order_id
@@ -182,18 +202,6 @@ class StockProcessor(IdentifiedDataSerializable):
 
     def read_data(self, inp: ObjectDataInput) -> None:
         self.order_id = inp.read_string()
-
-    def get_factory_id(self) -> int:
-        return FACTORY_ID
-
-    def get_class_id(self) -> int:
-        return self.CLASS_ID
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 class StockHold(StockProcessor):
