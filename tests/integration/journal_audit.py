@@ -21,6 +21,7 @@ from data_pump.ownership import SHARDS
 from data_pump.shipping import PartitionShipper, every_journal, ship_shard, unshipped
 from grid_config.events import ChangeEvent
 from grid_config.ports import Grid
+from tests.support.eventually import eventually_async
 
 
 class RecordingPublisher:
@@ -70,10 +71,11 @@ class JournalTap:
 
     async def caught_up(self, timeout: float = 60.0) -> list[ChangeEvent]:
         """Every change shipped so far, once nothing waits in any journal; no gap allowed."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while (waiting := await unshipped(self.grid.change_log)) != 0:
-            assert asyncio.get_running_loop().time() < deadline, f"{waiting} journal entries still unshipped"
-            await asyncio.sleep(0.2)
+        async def nothing_waits() -> None:
+            waiting = await unshipped(self.grid.change_log)
+            assert waiting == 0, f"{waiting} journal entries still unshipped"
+
+        await eventually_async(nothing_waits, timeout=timeout, interval=0.2)
         assert lost_entries(self.metrics) == 0, "journal entries were overwritten before the tap read them"
         return self.publisher.events(self.grid.names)
 
