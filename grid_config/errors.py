@@ -17,8 +17,17 @@ class BacklogFull(GridError):
     """A journal holds its bound of un-shipped changes: the write was refused (G7, maps to 503)."""
 
 
-class TransactionConflict(GridError):
-    """A transaction could not take its locks in time; safe to retry."""
+class WriteConflict(GridError):
+    """A compare-and-set kept losing to concurrent writes of the same key; safe to retry."""
+
+
+class Indeterminate(GridUnavailable):
+    """A write reached its primary but not every backup acknowledged it in time.
+
+    It may or may not have been applied (Hazelcast's ``IndeterminateOperationStateError``,
+    raised because the client runs with ``fail_on_indeterminate_operation_state``): only an
+    idempotent step may be retried as is.
+    """
 
 
 class PoisonEvent(ValueError):

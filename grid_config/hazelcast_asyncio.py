@@ -1,18 +1,14 @@
-"""The non-transactional half of the Hazelcast adapter, on the hazelcast-python-client asyncio API.
+"""The Hazelcast client of the grid adapter: hazelcast-python-client's asyncio API (5.7).
 
-Why a second client: the classic client (kept for transactions, which the asyncio client
-does not have) runs its own reactor thread, so every call crosses two threads (event loop
--> reactor -> event loop) and the two fight for the GIL with the transaction workers. The
-asyncio client (5.7, members 5.6+) does its I/O on the event loop itself. Measured on this
-2-core machine (``spacegrid bench unit``, grid layer part, 32 concurrent readers): a stock
-read 34k ops/s against 5.3k through the classic client and the thread hop.
-
-Used by :class:`grid_config.hazelcast_grid.HazelcastGrid` for reads, queries and
-single-key writes. No map is near-cached (decision 0017: a product is one entry that every
+The asyncio client (members 5.6+) does its I/O on the event loop itself: no reactor
+thread, no thread hop per call. Measured on this 2-core machine (``spacegrid bench unit``,
+grid layer part, 32 concurrent readers): a stock read 34k ops/s against 5.3k through the
+classic client and a thread hop. It has no transactions, and the grid needs none
+(decision 0020). No map is near-cached (decision 0017: a product is one entry that every
 order changes, so a near cache would be invalidated as often as it is read).
 
-Client limitation worked around (5.7.0): ``IMap.get`` parks behind a transaction's lock,
-so reads use ``get_all`` (:meth:`AsyncioSide.get_stored`).
+``fail_on_indeterminate_operation_state``: a write that its backups did not acknowledge in
+time raises instead of passing as done (the caller retries it if it is idempotent).
 """
 
 from __future__ import annotations
@@ -61,6 +57,7 @@ class AsyncioSide:
             reconnect_mode=ReconnectMode.ASYNC,  # calls fail at once while disconnected
             default_int_type=IntType.LONG,
             heartbeat_timeout=10.0,
+            fail_on_indeterminate_operation_state=True,
         )
 
     async def start(self) -> None:
@@ -94,7 +91,7 @@ class AsyncioSide:
 
     def client(self) -> Any:
         """The started asyncio client, for modules speaking its protocol directly
-        (:mod:`grid_config.hazelcast_journal`); GridUnavailable when not connected."""
+        (:mod:`grid_config.hazelcast_journal`, the Flake id generator); GridUnavailable when not connected."""
         return self._live_client()
 
     async def _revive(self, dead: Any) -> None:
@@ -143,10 +140,5 @@ class AsyncioSide:
         return await self.call(run)
 
     async def get_stored(self, map_name: str, keys: Sequence[str]) -> dict[str, Any]:
-        """Stored values of ``keys`` (absent keys left out), without waiting on any lock.
-
-        ``IMap.get`` parks while a transaction holds the key (``get_for_update``), so a read
-        would queue behind every order on that key (and behind an orphaned lock after a
-        SIGKILL until the member notices); ``get_all`` does not park.
-        """
+        """Stored values of ``keys`` (absent keys left out), in one call per member."""
         return dict(await self.on_map(map_name, lambda m: m.get_all(list(keys))))

@@ -184,7 +184,7 @@ class HazelcastChangeLog(ChangeLog):
         return [k for k in keys if journal.partition_of(client, k) == partition]
 
     async def reship(self, map_name: str, keys: Sequence[str]) -> int:
-        """``replace_if_same(key, v, v)`` for each present key, ``v`` read fresh (no near cache).
+        """``replace_if_same(key, v, v)`` for each present key, ``v`` read fresh.
 
         A compare-and-set that fails means the key changed after the read: that write
         journaled itself with a newer value, so nothing is lost and nothing steps back.
@@ -193,7 +193,7 @@ class HazelcastChangeLog(ChangeLog):
         done = 0
         for i in range(0, len(keys), RESHIP_CHUNK):
             chunk = list(keys[i : i + RESHIP_CHUNK])
-            stored = await self._grid.stored_without_near_cache(map_name, chunk)
+            stored = await self._aio.get_stored(map_name, chunk)
 
             async def rewrite(key: str, value: Any) -> bool:
                 return bool(await self._aio.on_map(map_name, lambda m: m.replace_if_same(key, value, value)))

@@ -4,9 +4,9 @@ Everything lives in dicts guarded by one lock; values are stored as canonical or
 bytes (sorted keys), so callers can never mutate what is stored and compare-and-set
 compares the same canonical form the Hazelcast adapter compares.
 
-Transactions run ``work(tx)`` synchronously under the lock with staged writes, applied
-only if ``work`` returns: atomic and serial, which makes the in-process adapter the
-reference the contract suite holds the Hazelcast adapter to.
+Every write is one critical section: atomic and serial, which makes the in-process
+adapter the reference the contract suite holds the Hazelcast adapter to. Entry processors
+run their in-process twin (``step.apply``, the same semantics as the Java class).
 
 Change record (G2): every write to a journaled map appends to that map's journal in the
 same critical section (:mod:`grid_config.local_change_log`, the same semantics as the
@@ -21,16 +21,17 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping, Sequence
 
 import orjson
 
 from grid_config.events import stamped, unstamped
 from grid_config.local_change_log import DEFAULT_CAPACITY, DEFAULT_PARTITIONS, LocalChangeLog
 from grid_config.names import Names
-from grid_config.ports import Grid, Page, Tx, Value, id_order
+from grid_config.ports import Change, Grid, Page, Value, id_order
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from grid_config.entry_processors import StockAnswer, StockProcessor
 
 #: Flake-style ids: milliseconds since this epoch (2018-01-01 UTC, like Hazelcast) << 22 | counter
 _EPOCH_MS = 1514764800000
@@ -53,29 +54,6 @@ class _Entry:
 
     def alive(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at
-
-
-class _LocalTx(Tx):
-    """Stages writes; :meth:`LocalGrid.transact` applies them on success."""
-
-    def __init__(self, grid: "LocalGrid", request_id: str) -> None:
-        self._grid = grid
-        self._request_id = request_id
-        self.writes: dict[tuple[str, str], bytes | None] = {}
-
-    def get(self, map_name: str, key: str) -> Value | None:
-        if (map_name, key) in self.writes:
-            data = self.writes[(map_name, key)]
-            return None if data is None else _decode(data)
-        return self._grid._read(map_name, key)
-
-    def put(self, map_name: str, key: str, value: Value) -> None:
-        if map_name in self._grid.change_log.journaled_maps:
-            value = stamped(value, self._request_id)
-        self.writes[(map_name, key)] = _encode(value)
-
-    def delete(self, map_name: str, key: str) -> None:
-        self.writes[(map_name, key)] = None
 
 
 class LocalGrid(Grid):
@@ -189,26 +167,52 @@ class LocalGrid(Grid):
             return len(self._live_items(map_name))
 
     # ---- single-key writes ---------------------------------------------------------
-    async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None:
-        data = _encode(value)
+    def _stamped(self, map_name: str, value: Value, request_id: str) -> Value:
+        return stamped(value, request_id) if map_name in self.change_log.journaled_maps else value
+
+    def _store(self, map_name: str, key: str, data: bytes, old: _Entry | None, expires_at: float | None = None) -> None:
+        """Write one entry with its journal credit and entry (call with the lock held)."""
+        self.change_log.take_credits([(map_name, key)])
+        self._map(map_name)[key] = _Entry(data, expires_at)
+        self._journal(map_name, key, data, old)
+
+    async def put(
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None, *, request_id: str = ""
+    ) -> None:
+        data = _encode(self._stamped(map_name, value, request_id))
         with self._lock:
-            old = self._live(map_name, key)
-            self.change_log.take_credits([(map_name, key)])
-            self._map(map_name)[key] = _Entry(data, self._deadline(ttl_s))
-            self._journal(map_name, key, data, old)
+            self._store(map_name, key, data, self._live(map_name, key), self._deadline(ttl_s))
 
     async def put_if_absent(
-        self, map_name: str, key: str, value: Value, ttl_s: float | None = None
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None, *, request_id: str = ""
     ) -> Value | None:
-        data = _encode(value)
+        data = _encode(self._stamped(map_name, value, request_id))
         with self._lock:
             existing = self._live(map_name, key)
             if existing is not None:
                 return _decode(existing.data)
-            self.change_log.take_credits([(map_name, key)])
-            self._map(map_name)[key] = _Entry(data, self._deadline(ttl_s))
-            self._journal(map_name, key, data, None)
+            self._store(map_name, key, data, None, self._deadline(ttl_s))
             return None
+
+    async def update(self, map_name: str, key: str, change: Change, *, request_id: str = "") -> Value | None:
+        with self._lock:
+            old = self._live(map_name, key)
+            current = None if old is None else _decode(old.data)
+            new = change(current)
+            if new is None:
+                return current
+            data = _encode(self._stamped(map_name, new, request_id))
+            # an update keeps the entry's TTL, as Hazelcast's replace does
+            self._store(map_name, key, data, old, None if old is None else old.expires_at)
+            return _decode(data)
+
+    async def execute(self, map_name: str, key: str, step: "StockProcessor") -> "StockAnswer":
+        with self._lock:
+            old = self._live(map_name, key)
+            new, answer = step.apply(None if old is None else orjson.loads(old.data))
+            if new is not None:
+                self._store(map_name, key, _encode(new), old, None if old is None else old.expires_at)
+            return answer
 
     async def replace_if_same(self, map_name: str, key: str, expected: Value, new: Value) -> bool:
         old_data, new_data = _encode(expected), _encode(new)
@@ -237,28 +241,9 @@ class LocalGrid(Grid):
                 self._map(map_name)[key] = entry
                 self._journal(map_name, key, entry.data, old)
 
-    # ---- ids and transactions ------------------------------------------------------
+    # ---- ids ---------------------------------------------------------------------
     async def new_id(self) -> str:
         with self._lock:
             now = (int(time.time() * 1000) - _EPOCH_MS) << _SEQ_BITS
             self._last_id = max(self._last_id + 1, now)
             return str(self._last_id)
-
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0, request_id: str = "") -> T:
-        """Run ``work`` under the lock; apply its staged writes only if it returns and every
-        journal they append to has room (G7: all credits taken, else :class:`BacklogFull`)."""
-        with self._lock:
-            tx = _LocalTx(self, request_id)
-            result = work(tx)
-            self.change_log.take_credits(
-                (m, k) for (m, k), data in tx.writes.items() if data is not None or self._live(m, k) is not None)
-            for (map_name, key), data in tx.writes.items():
-                old = self._live(map_name, key)
-                if data is None:
-                    if old is not None:
-                        del self._map(map_name)[key]
-                        self._journal(map_name, key, None, old)
-                else:
-                    self._map(map_name)[key] = _Entry(data)
-                    self._journal(map_name, key, data, old)
-            return result

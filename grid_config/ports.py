@@ -10,6 +10,11 @@ Values are JSON-able dicts; keys are strings. Entity dicts carry their id under 
 ids are decimal strings (Flake ids exceed 2^53) and order numerically, so paging orders
 by ``(len(id), id)``.
 
+Writes are single-key and atomic, never transactions (decision 0020): ``put``,
+``put_if_absent`` (a commit point), ``update`` (compare-and-set of one value) and
+``execute`` (an entry processor: one step run where the entry lives, e.g. a stock hold).
+Work that spans keys is a saga of such steps in the processing unit.
+
 Every write to an entity (journaled) map appends its change record to that map's journal
 in the same partition operation (G1, G2), stamped with the change's time and request id
 (``grid_config.events.stamped``); values read back never carry the stamp. A write that
@@ -21,15 +26,17 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, Sequence
 
 from grid_config.names import Names
 
 if TYPE_CHECKING:
     from grid_config.change_log import ChangeLog
+    from grid_config.entry_processors import StockAnswer, StockProcessor
 
-T = TypeVar("T")
 Value = dict[str, Any]
+#: ``update``'s change: the current value (None: absent) -> the new value (None: write nothing)
+Change = Callable[[Value | None], Value | None]
 
 
 def id_order(entity_id: str) -> tuple[int, str]:
@@ -41,27 +48,6 @@ def id_order(entity_id: str) -> tuple[int, str]:
 class Page:
     items: list[Value]
     next_cursor: str | None
-
-
-class Tx(abc.ABC):
-    """A unit of work inside one grid transaction.
-
-    Synchronous on purpose: on Hazelcast a transaction is bound to the thread that began
-    it, so the whole unit of work runs in one worker thread, off the event loop. Keep it
-    free of I/O other than these calls. Raising any exception rolls everything back.
-    """
-
-    @abc.abstractmethod
-    def get(self, map_name: str, key: str) -> Value | None:
-        """Read ``key`` and lock it until the transaction ends (read-for-update)."""
-
-    @abc.abstractmethod
-    def put(self, map_name: str, key: str, value: Value) -> None:
-        """Write ``value`` under ``key`` when the transaction commits."""
-
-    @abc.abstractmethod
-    def delete(self, map_name: str, key: str) -> None:
-        """Remove ``key`` when the transaction commits."""
 
 
 class Grid(abc.ABC):
@@ -100,19 +86,40 @@ class Grid(abc.ABC):
     @abc.abstractmethod
     async def size(self, map_name: str) -> int: ...
 
-    # ---- single-key writes outside transactions (helper maps, never entities) ------
+    # ---- single-key writes (atomic per key; stamped with request_id on journaled maps) ----
     @abc.abstractmethod
-    async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None: ...
+    async def put(
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None, *, request_id: str = ""
+    ) -> None: ...
 
     @abc.abstractmethod
     async def put_if_absent(
-        self, map_name: str, key: str, value: Value, ttl_s: float | None = None
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None, *, request_id: str = ""
     ) -> Value | None:
-        """Store ``value`` if ``key`` is free; return the existing value otherwise."""
+        """Store ``value`` if ``key`` is free; return the existing value otherwise (a commit point)."""
 
     @abc.abstractmethod
     async def replace_if_same(self, map_name: str, key: str, expected: Value, new: Value) -> bool:
-        """Compare-and-set on the whole value."""
+        """Compare-and-set on the whole value (helper maps: their values carry no stamp)."""
+
+    @abc.abstractmethod
+    async def update(self, map_name: str, key: str, change: Change, *, request_id: str = "") -> Value | None:
+        """Apply ``change`` to the current value atomically (compare-and-set, rerun on a lost race).
+
+        ``change`` is pure and may run several times; an exception it raises aborts the
+        update and propagates. Returns the value stored afterwards (the current one when
+        ``change`` returned None). Raises :class:`~grid_config.errors.WriteConflict` when
+        it keeps losing to other writers.
+        """
+
+    @abc.abstractmethod
+    async def execute(self, map_name: str, key: str, step: "StockProcessor") -> "StockAnswer":
+        """Run one entry processor on ``key`` where the entry lives (one round trip, atomic).
+
+        On Hazelcast the member runs the Java class with the step's ids; in-process,
+        ``step.apply``. The step stamps what it changes itself (it carries the request id
+        and time: processors are deterministic, backups re-run them).
+        """
 
     @abc.abstractmethod
     async def delete(self, map_name: str, key: str) -> None: ...
@@ -122,11 +129,7 @@ class Grid(abc.ABC):
         """Bulk load (cold start by the reader); journaled, but takes no credits (G7): the
         reader moves the pump's positions past what it loaded."""
 
-    # ---- ids and transactions ------------------------------------------------------
+    # ---- ids -------------------------------------------------------------------------
     @abc.abstractmethod
     async def new_id(self) -> str:
         """A cluster-unique, roughly time-ordered id as a decimal string."""
-
-    @abc.abstractmethod
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0, request_id: str = "") -> T:
-        """Run ``work`` in one atomic transaction and commit; ``request_id`` stamps its changes."""

@@ -7,6 +7,7 @@ between this app and the pump; ``spacegrid unit`` passes a Hazelcast grid (see
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator, Awaitable, Callable, Iterable
 
@@ -28,6 +29,7 @@ from processing_unit.openapi import build_openapi
 from processing_unit.passwords import Passwords
 from processing_unit.routes import docs, health, orders, products, users
 from processing_unit.routes.spec import RouteSpec
+from processing_unit.sagas import OrderSagas
 from processing_unit.services import build_services
 from processing_unit.settings import UnitSettings
 
@@ -46,6 +48,7 @@ def create_app(
     own_grid: bool = False,
     loaded: bool = True,
     preload: Callable[[], Awaitable[object]] | None = None,
+    sagas: type[OrderSagas] = OrderSagas,
 ) -> web.Application:
     """Build the unit's HTTP application over ``grid``.
 
@@ -54,6 +57,7 @@ def create_app(
     first loads the grid from the database (``spacegrid up``) sets it when done.
     ``preload``: awaited once the grid is up and before the admin account is bootstrapped
     (``spacegrid up`` loads its database there); readiness follows when it returns.
+    ``sagas``: how orders span keys (the benchmark's database side passes its own).
     """
     app = web.Application(
         middlewares=[observe, problem_mapping], client_max_size=settings.max_body_bytes
@@ -62,7 +66,7 @@ def create_app(
     passwords = Passwords(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism, executor
     )
-    services = build_services(settings, grid, passwords)
+    services = build_services(settings, grid, passwords, sagas)
     runtime = Runtime()
     if loaded:
         runtime.loaded.set()
@@ -100,7 +104,17 @@ def create_app(
             await services.identity.ensure_admin(*creds, request_id="bootstrap")
         yield
 
-    app.cleanup_ctx.extend([grid_ctx, executor_ctx, bootstrap_admin_ctx])
+    async def sagas_ctx(app: web.Application) -> AsyncIterator[None]:
+        """The reaper runs while the unit does; settles in flight finish before the grid closes."""
+        reaper = asyncio.get_running_loop().create_task(services.reaper.run(), name="reaper")
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            await asyncio.gather(reaper, return_exceptions=True)
+            await services.stock.drain()
+
+    app.cleanup_ctx.extend([grid_ctx, executor_ctx, bootstrap_admin_ctx, sagas_ctx])
     return app
 
 

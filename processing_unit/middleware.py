@@ -16,10 +16,10 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from grid_config.errors import GridError
+from grid_config.errors import BacklogFull, GridError
 from processing_unit import problems
 from processing_unit.errors import Unavailable, UnitError
-from processing_unit.keys import METRICS, REQUEST_ID, RUNTIME, SETTINGS
+from processing_unit.keys import BACKPRESSURE, METRICS, REQUEST_ID, RUNTIME, SETTINGS
 from service_kit.logs import request_id_var
 
 log = logging.getLogger("spacegrid.unit")
@@ -74,6 +74,8 @@ async def problem_mapping(request: web.Request, handler: Handler) -> web.StreamR
         response = problems.from_unit_error(e)
     except GridError as e:
         log.warning("grid error", extra={"error": repr(e)})
+        if isinstance(e, BacklogFull):
+            request.app[BACKPRESSURE].note_full()  # readiness turns 503 for a while (G7)
         response = problems.from_grid_error(e)
     except TimeoutError:
         log.warning("request timed out")

@@ -7,7 +7,7 @@ import logging
 import orjson
 from aiohttp import web
 
-from grid_config.errors import BacklogFull, GridError, GridUnavailable, TransactionConflict
+from grid_config.errors import BacklogFull, GridError, GridUnavailable, WriteConflict
 from processing_unit.errors import FieldError, Unavailable, UnitError
 
 log = logging.getLogger("spacegrid.unit")
@@ -41,7 +41,7 @@ def from_grid_error(e: GridError) -> web.Response:
     """Grid failures are the server's, not the client's: 503 with a hint when to retry."""
     if isinstance(e, BacklogFull):
         err = Unavailable("too many changes wait to be shipped to the database; retry shortly", 2)
-    elif isinstance(e, TransactionConflict):
+    elif isinstance(e, WriteConflict):
         err = Unavailable("the grid is busy with conflicting writes; retry", 1)
     elif isinstance(e, GridUnavailable):
         err = Unavailable("the data grid is unreachable; retry shortly", 2)

@@ -1,88 +1,77 @@
 """Application services: one async method per use case, around the pure domain functions.
 
-A service reads from the grid directly and writes only through :meth:`Grid.transact`
-with a domain function, so every write carries its change records (G1). Transient lock
-conflicts are retried here (tenacity); grid errors otherwise propagate to the one place
-that maps them to HTTP (the problem middleware).
+Every write is a single-key atomic operation of the grid (decision 0020): a claim with
+``put_if_absent`` first where a value must be unique (an email, a sku), a compare-and-set
+(``Grid.update``) with a pure domain function for a state change, and the order sagas of
+:mod:`processing_unit.sagas` for work over several keys. Grid errors propagate to the one
+place that maps them to HTTP (the problem middleware, which also tells the readiness
+probe when a journal refused a write, G7).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from grid_config.errors import BacklogFull, TransactionConflict
-from grid_config.ports import Grid, Tx
+from grid_config.ports import Grid
 from processing_unit.backpressure import Backpressure
 from processing_unit.domain import catalog, orders, users
 from processing_unit.errors import Conflict, FieldError, Forbidden, NotFound, Unauthorized
 from processing_unit.login_limiter import LoginLimiter
 from processing_unit.passwords import Passwords
+from processing_unit.reaper import Reaper
+from processing_unit.sagas import OrderSagas, Placed
 from processing_unit.schemas import Credentials, NewOrder, NewProduct, NewUser, ProductPatch
 from processing_unit.settings import UnitSettings
+from processing_unit.stock import Stock
 from processing_unit.tokens import Tokens
 
-T = TypeVar("T")
 log = logging.getLogger("spacegrid.unit")
+#: a unique-value claim (email, sku) whose entity never appeared is taken over after this
+#: long: its request died between the claim and the entity write
+ORPHAN_CLAIM_S = 30.0
 
 
-class Transactor:
-    """Runs a domain function in one grid transaction: conflict retries, backlog bookkeeping."""
+async def _claim(grid: Grid, map_name: str, value_key: str, claim: dict[str, Any], owner_map: str,
+                 owner_field: str) -> bool:
+    """Claim a unique value (``put_if_absent``); True when the claim is ours.
 
-    def __init__(self, grid: Grid, backpressure: Backpressure, attempts: int = 4) -> None:
-        self._grid = grid
-        self._backpressure = backpressure
-        self._attempts = attempts
-
-    async def __call__(self, work: Callable[[Tx], T], request_id: str = "") -> T:
-        """Run ``work`` in one transaction; ``request_id`` stamps the changes it writes."""
-        try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(TransactionConflict),
-                stop=stop_after_attempt(self._attempts),
-                wait=wait_random_exponential(multiplier=0.02, max=0.5),
-                reraise=True,
-            ):
-                with attempt:
-                    return await self._grid.transact(work, request_id=request_id)
-        except BacklogFull:
-            self._backpressure.note_full()
-            raise
-        raise AssertionError("unreachable")  # pragma: no cover
+    A claim whose entity does not exist and that is older than :data:`ORPHAN_CLAIM_S` is an
+    orphan (its request died in between) and is taken over with a compare-and-set.
+    """
+    existing = await grid.put_if_absent(map_name, value_key, claim)
+    if existing is None:
+        return True
+    if await grid.get(owner_map, existing[owner_field]) is not None:
+        return False
+    if time.time() - float(existing.get("claimed_at_s", 0)) < ORPHAN_CLAIM_S:
+        return False
+    return await grid.replace_if_same(map_name, value_key, existing, claim)
 
 
 class Identity:
-    def __init__(
-        self, grid: Grid, transact: Transactor, passwords: Passwords, tokens: Tokens, limiter: LoginLimiter
-    ) -> None:
-        self._grid, self._transact, self._passwords = grid, transact, passwords
+    def __init__(self, grid: Grid, passwords: Passwords, tokens: Tokens, limiter: LoginLimiter) -> None:
+        self._grid, self._passwords = grid, passwords
         self.tokens, self._limiter = tokens, limiter
         self._names = grid.names
 
     async def create_user(self, body: NewUser, request_id: str, is_admin: bool = False) -> dict[str, Any]:
+        """Claim the email, then store the user: two concurrent sign-ups get one 201, one 409."""
         if await self._grid.get(self._names.users_by_email, body.email) is not None:
-            # cheap early answer; the transaction re-checks under lock
-            raise Conflict("a user with this email exists", [FieldError("email", "already registered")])
+            raise _email_taken()  # cheap early answer, before the costly hash
         password_hash = await self._passwords.hash(body.password)
         user_id = await self._grid.new_id()
-        user = await self._transact(
-            partial(
-                users.create_user,
-                names=self._names,
-                user_id=user_id,
-                email=body.email,
-                name=body.name,
-                password_hash=password_hash,
-                is_admin=is_admin,
-            ),
-            request_id,
-        )
+        claim = {"user_id": user_id, "claimed_at_s": time.time()}
+        if not await _claim(self._grid, self._names.users_by_email, body.email, claim, self._names.users, "user_id"):
+            raise _email_taken()
+        user = users.new_user(user_id=user_id, email=body.email, name=body.name,
+                              password_hash=password_hash, is_admin=is_admin)
+        await self._grid.put(self._names.users, user_id, user, request_id=request_id)
         return users.public_user(user)
 
     async def create_session(self, body: Credentials) -> dict[str, str]:
@@ -122,34 +111,30 @@ class Identity:
 
 
 class Catalog:
-    def __init__(self, grid: Grid, transact: Transactor) -> None:
-        self._grid, self._transact, self._names = grid, transact, grid.names
+    def __init__(self, grid: Grid) -> None:
+        self._grid, self._names = grid, grid.names
 
     async def create_product(self, body: NewProduct, request_id: str) -> dict[str, Any]:
+        """Claim the sku, then store the product (409 when the sku is taken)."""
         product_id = await self._grid.new_id()
-        return await self._transact(
-            partial(
-                catalog.create_product,
-                names=self._names,
-                product_id=product_id,
-                fields=body.model_dump(),
-            ),
-            request_id,
-        )
+        claim = {"product_id": product_id, "claimed_at_s": time.time()}
+        if not await _claim(self._grid, self._names.products_by_sku, body.sku, claim, self._names.products,
+                            "product_id"):
+            raise Conflict("a product with this sku exists", [FieldError("sku", "already used")])
+        product = catalog.new_product(product_id, body.model_dump())
+        await self._grid.put(self._names.products, product_id, product, request_id=request_id)
+        return catalog.public_product(product)
 
     async def update_product(
         self, product_id: str, patch: ProductPatch, expected_version: int | None, request_id: str
     ) -> dict[str, Any]:
-        return await self._transact(
-            partial(
-                catalog.update_product,
-                names=self._names,
-                product_id=product_id,
-                patch=patch.model_dump(exclude_unset=True),
-                expected_version=expected_version,
-            ),
-            request_id,
-        )
+        edits = patch.model_dump(exclude_unset=True)
+        product = await self._grid.update(
+            self._names.products, product_id,
+            lambda old: catalog.edited(old, product_id=product_id, patch=edits, expected_version=expected_version),
+            request_id=request_id)
+        assert product is not None
+        return catalog.public_product(product)
 
     async def get(self, product_id: str) -> dict[str, Any]:
         entry = await self._grid.get(self._names.products, product_id)
@@ -170,34 +155,18 @@ def fingerprint(body: NewOrder) -> str:
 
 
 class Orders:
-    def __init__(self, grid: Grid, transact: Transactor, idempotency_ttl_s: float) -> None:
-        self._grid, self._transact, self._names = grid, transact, grid.names
-        self._ttl = idempotency_ttl_s
+    def __init__(self, grid: Grid, sagas: OrderSagas) -> None:
+        self._grid, self._sagas, self._names = grid, sagas, grid.names
 
     async def place_order(
         self, user_id: str, body: NewOrder, idempotency_key: str | None, request_id: str
-    ) -> orders.Placed:
-        claim = None
-        if idempotency_key is not None:
-            claim = orders.IdempotencyClaim(f"{user_id}:{idempotency_key}", fingerprint(body), self._ttl)
-        order_id = await self._grid.new_id()
-        return await self._transact(
-            partial(
-                orders.place_order,
-                names=self._names,
-                order_id=order_id,
-                user_id=user_id,
-                lines=[(line.product_id, line.quantity) for line in body.lines],
-                claim=claim,
-            ),
-            request_id,
-        )
+    ) -> Placed:
+        lines = [(line.product_id, line.quantity) for line in body.lines]
+        return await self._sagas.place(user_id, lines, idempotency_key, fingerprint(body), request_id)
 
     async def get(self, order_id: str, user: dict[str, Any]) -> dict[str, Any]:
         order = await self._grid.get(self._names.orders, order_id)
-        if order is None or (order["user_id"] != user["id"] and not user.get("is_admin")):
-            raise NotFound(f"no order {order_id}")
-        return order
+        return orders.public_order(orders.owned(order, order_id, user["id"], bool(user.get("is_admin"))))
 
     async def list(
         self, user: dict[str, Any], user_id: str | None, cursor: str | None, limit: int
@@ -209,37 +178,27 @@ class Orders:
         page = await self._grid.query(
             self._names.orders, {"user_id": user_id} if user_id else None, cursor, limit
         )
-        return {"items": page.items, "next_cursor": page.next_cursor}
+        return {"items": [orders.public_order(o) for o in page.items], "next_cursor": page.next_cursor}
 
     async def pay_order(self, order_id: str, user: dict[str, Any], amount_cents: int, request_id: str) -> dict[str, Any]:
-        return await self._transact(
-            partial(
-                orders.pay_order,
-                names=self._names,
-                order_id=order_id,
-                user_id=user["id"],
-                is_admin=bool(user.get("is_admin")),
-                amount_cents=amount_cents,
-            ),
-            request_id,
-        )
+        order = await self._grid.update(
+            self._names.orders, order_id,
+            lambda o: orders.paid(o, order_id=order_id, user_id=user["id"], is_admin=bool(user.get("is_admin")),
+                                  amount_cents=amount_cents),
+            request_id=request_id)
+        return orders.public_order(order)  # type: ignore[arg-type]
 
     async def cancel_order(self, order_id: str, user: dict[str, Any], request_id: str) -> dict[str, Any]:
-        return await self._transact(
-            partial(
-                orders.cancel_order,
-                names=self._names,
-                order_id=order_id,
-                user_id=user["id"],
-                is_admin=bool(user.get("is_admin")),
-            ),
-            request_id,
-        )
+        return await self._sagas.cancel(order_id, user, request_id)
 
     async def ship_order(self, order_id: str, request_id: str) -> dict[str, Any]:
-        return await self._transact(
-            partial(orders.ship_order, names=self._names, order_id=order_id), request_id
-        )
+        order = await self._grid.update(
+            self._names.orders, order_id, lambda o: orders.shipped(o, order_id=order_id), request_id=request_id)
+        return orders.public_order(order)  # type: ignore[arg-type]
+
+
+def _email_taken() -> Conflict:
+    return Conflict("a user with this email exists", [FieldError("email", "already registered")])
 
 
 @dataclass(frozen=True)
@@ -248,18 +207,26 @@ class Services:
     catalog: Catalog
     orders: Orders
     backpressure: Backpressure
+    stock: Stock
+    reaper: Reaper
 
 
-def build_services(settings: UnitSettings, grid: Grid, passwords: Passwords) -> Services:
-    """Wire the services of one unit over one grid."""
+def build_services(
+    settings: UnitSettings, grid: Grid, passwords: Passwords, sagas: type[OrderSagas] = OrderSagas
+) -> Services:
+    """Wire the services of one unit over one grid (``sagas``: how multi-key writes run)."""
     backpressure = Backpressure(grid, settings.ready_probe_cache_ms / 1000)
-    transact = Transactor(grid, backpressure)
     limiter = LoginLimiter(
         grid, grid.names.login_attempts, settings.login_max_failures, settings.login_window_s
     )
-    return Services(
-        identity=Identity(grid, transact, passwords, Tokens(settings.token_secret, settings.token_ttl_s), limiter),
-        catalog=Catalog(grid, transact),
-        orders=Orders(grid, transact, settings.idempotency_ttl_s),
+    stock = Stock(grid)
+    order_sagas = sagas(grid, stock, settings.hold_bound_s)
+    services = Services(
+        identity=Identity(grid, passwords, Tokens(settings.token_secret, settings.token_ttl_s), limiter),
+        catalog=Catalog(grid),
+        orders=Orders(grid, order_sagas),
         backpressure=backpressure,
+        stock=stock,
+        reaper=Reaper(grid, stock, order_sagas, settings.hold_bound_s),
     )
+    return services

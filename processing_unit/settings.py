@@ -21,7 +21,9 @@ class UnitSettings(CommonSettings):
     #: failed logins per email within ``login_window_s`` before 429
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_window_s: int = Field(default=300, ge=1, le=86_400)
-    idempotency_ttl_s: int = Field(default=86_400, ge=1)
+    #: a stock hold older than this is settled or released by the reaper (G5); a placement
+    #: that has not committed within half of it gives up (503)
+    hold_bound_s: float = Field(default=30.0, ge=1.0, le=3600)
     #: how long a readiness probe of the grid is reused before asking again
     ready_probe_cache_ms: int = Field(default=200, ge=0, le=10_000)
     #: a request that takes longer answers 503 (grid slow or unreachable: fail fast)

@@ -1,10 +1,7 @@
-"""Pure business rules. Every write is a function of a grid :class:`~grid_config.ports.Tx`.
+"""Pure business rules: what entities look like and how each change transforms them.
 
-They are synchronous on purpose: on Hazelcast a transaction is bound to one thread, so the
-grid adapter runs the whole function in a worker thread; the in-process adapter runs the
-same function. They do no I/O besides the Tx and raise :mod:`processing_unit.errors`
-(which rolls the transaction back).
-
-Lock order (deadlock avoidance), the same in every function: idempotency key < order <
-product entries (ascending product id).
+No I/O and no grid: the services (:mod:`processing_unit.services`) read and write the grid
+with single-key atomic operations and call these functions to decide; a function given to
+``Grid.update`` may run more than once (compare-and-set), so they never have side
+effects. They raise :mod:`processing_unit.errors`, which abort the write.
 """

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from grid_config.names import Names
-from grid_config.ports import Tx
-from processing_unit.errors import Conflict, FieldError, NotFound, PreconditionFailed
+from processing_unit.errors import NotFound, PreconditionFailed
 
 #: the product resource a client sees (the entry may hold more, e.g. stock holds)
 PUBLIC_FIELDS = ("id", "sku", "name", "category", "price_cents", "stock", "version")
@@ -25,14 +23,9 @@ def public_product(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {k: entry[k] for k in PUBLIC_FIELDS}
 
 
-def create_product(
-    tx: Tx, names: Names, *, product_id: str, fields: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Store a new product with a unique sku (409 otherwise)."""
-    sku_map = names.products_by_sku
-    if tx.get(sku_map, fields["sku"]) is not None:
-        raise Conflict("a product with this sku exists", [FieldError("sku", "already used")])
-    product = {
+def new_product(product_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A new product entry (its sku is claimed first, with ``put_if_absent``)."""
+    return {
         "id": product_id,
         "sku": fields["sku"],
         "name": fields["name"],
@@ -41,21 +34,20 @@ def create_product(
         "stock": fields.get("stock", 0),
         "version": 1,
     }
-    tx.put(sku_map, fields["sku"], {"product_id": product_id})
-    tx.put(names.products, product_id, product)
-    return public_product(product)
 
 
-def update_product(
-    tx: Tx,
-    names: Names,
+def edited(
+    old: Mapping[str, Any] | None,
     *,
     product_id: str,
     patch: Mapping[str, Any],
     expected_version: int | None,
 ) -> dict[str, Any]:
-    """Apply an admin edit; ``expected_version`` (If-Match) must be current or 412."""
-    old = tx.get(names.products, product_id)
+    """An admin edit of the current entry; ``expected_version`` (If-Match) must be current or 412.
+
+    Pure: the grid's compare-and-set may run it again on a newer entry (an order's stock
+    hold came in between), and the If-Match check then sees that newer version.
+    """
     if old is None:
         raise NotFound(f"no product {product_id}")
     if expected_version is not None and old["version"] != expected_version:
@@ -63,6 +55,4 @@ def update_product(
             f"product {product_id} is at version {old['version']}, not {expected_version}"
         )
     edits = {k: patch[k] for k in EDITABLE_FIELDS if k in patch}
-    product = {**old, **edits, "version": old["version"] + 1}
-    tx.put(names.products, product_id, product)
-    return public_product(product)
+    return {**old, **edits, "version": old["version"] + 1}

@@ -1,148 +1,94 @@
-"""Orders: placement (all stock or none, G5) with its idempotency claim (G6), and the state machine.
+"""Orders: the order document and its state machine, as pure functions (G5, G6).
 
-placed -> paid -> shipped; placed|paid -> cancelled (stock released in the same
-transaction as the status change, so exactly once: a second cancel finds ``cancelled``).
+An order is placed by a saga in :mod:`processing_unit.placement`; this module says what
+the stored order looks like and how each transition changes it:
+placed -> paid -> shipped; placed|paid -> cancelled (its stock given back once, keyed by
+the order id: ``restock`` goes "pending" -> "done").
+
+The stored order carries, besides the public fields, the ``attempt`` that placed it (the
+saga's token: only that attempt's stock holds are settled for it) and, when it was placed
+with an Idempotency-Key, the request body's ``fingerprint`` (the same key with another
+body is a 422).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from typing import Any, Sequence
+import hashlib
+from typing import Any, Mapping, Sequence
 
-from grid_config.names import Names
-from grid_config.ports import Tx, id_order
-from processing_unit.errors import (
-    Conflict,
-    FieldError,
-    Forbidden,
-    InsufficientStock,
-    InvalidInput,
-    InvalidState,
-    NotFound,
-)
+from processing_unit.errors import FieldError, Forbidden, InvalidInput, InvalidState, NotFound
+
+#: the order resource a client sees (the stored order holds the saga's fields as well)
+PUBLIC_FIELDS = ("id", "user_id", "status", "lines", "total_cents", "version")
+_ID_SPACE = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class IdempotencyClaim:
-    """An ``Idempotency-Key`` scoped to its user, with a fingerprint of the request body."""
-
-    key: str  # "<user_id>:<client key>"
-    fingerprint: str
-    ttl_s: float
+def public_order(order: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: order[k] for k in PUBLIC_FIELDS}
 
 
-@dataclass(frozen=True)
-class Placed:
-    order: dict[str, Any]
-    replayed: bool
+def order_id_for(user_id: str, idempotency_key: str) -> str:
+    """The order id a (user, Idempotency-Key) pair names, the same on every unit and restart.
 
-
-def _moved(product: dict[str, Any], delta: int) -> dict[str, Any]:
-    """The product entry with ``delta`` units of stock more and the next version.
-
-    Every other field of the entry (catalog fields, stock holds) is kept as it is.
+    Decimal, like every id, below 2^63 (it pages like the others); 63 bits of SHA-256, so
+    two keys meet with a chance of about n^2 / 2^64.
     """
-    return {**product, "stock": product["stock"] + delta, "version": product["version"] + 1}
+    digest = hashlib.sha256(f"{user_id}\x1f{idempotency_key}".encode()).digest()
+    return str(int.from_bytes(digest[:8], "big") % _ID_SPACE + 1)
 
 
-def _claimed(tx: Tx, names: Names, claim: IdempotencyClaim) -> dict[str, Any] | None:
-    """The first result stored under this key, unless it expired; 422 on a different body."""
-    record = tx.get(names.idempotency, claim.key)
-    if record is None or time.time() - record["created_at_s"] > claim.ttl_s:
-        return None
-    if record["fingerprint"] != claim.fingerprint:
-        raise InvalidInput(
-            "this Idempotency-Key was used with a different request body",
-            [FieldError("Idempotency-Key", "reused with a different body")],
-        )
-    return record["response"]
-
-
-def place_order(
-    tx: Tx,
-    names: Names,
-    *,
+def new_order(
     order_id: str,
     user_id: str,
     lines: Sequence[tuple[str, int]],
-    claim: IdempotencyClaim | None = None,
-) -> Placed:
-    """Reserve every line's stock or none, store the order and its claim (each write journaled).
-
-    The claim is read for update first, so a concurrent duplicate waits on its lock and
-    then sees the first result; a crash before commit leaves neither claim nor order.
-    """
-    if claim is not None:
-        first = _claimed(tx, names, claim)
-        if first is not None:
-            return Placed(first, replayed=True)
-    wanted = dict(lines)
-    ordered = sorted(wanted, key=id_order)
-    products: dict[str, dict[str, Any]] = {}
-    missing = []
-    for pid in ordered:
-        entry = tx.get(names.products, pid)
-        if entry is None:
-            missing.append(pid)
-        else:
-            products[pid] = entry
-    if missing:
-        index = {pid: i for i, (pid, _) in enumerate(lines)}
-        raise InvalidInput(
-            "unknown product(s): " + ", ".join(missing),
-            [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing],
-        )
-    short = [pid for pid in ordered if products[pid]["stock"] < wanted[pid]]
-    if short:
-        raise InsufficientStock(
-            "not enough stock for product(s): " + ", ".join(short),
-            [
-                FieldError(f"product {p}", f"{products[p]['stock']} left, {wanted[p]} wanted")
-                for p in short
-            ],
-        )
-    order_lines = [
-        {"product_id": pid, "quantity": qty, "price_cents": products[pid]["price_cents"]} for pid, qty in lines
-    ]
-    for pid in ordered:
-        tx.put(names.products, pid, _moved(products[pid], -wanted[pid]))
-    order = {
+    prices: Mapping[str, int],
+    *,
+    attempt: str,
+    placed_at_ms: int,
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
+    """The order a placement commits (``put_if_absent``) once every line is held."""
+    order_lines = [{"product_id": pid, "quantity": qty, "price_cents": prices[pid]} for pid, qty in lines]
+    order: dict[str, Any] = {
         "id": order_id,
         "user_id": user_id,
         "status": "placed",
         "lines": order_lines,
         "total_cents": sum(line["quantity"] * line["price_cents"] for line in order_lines),
         "version": 1,
+        "attempt": attempt,
+        "placed_at_ms": placed_at_ms,
     }
-    tx.put(names.orders, order_id, order)
-    if claim is not None:
-        tx.put(
-            names.idempotency,
-            claim.key,
-            {"fingerprint": claim.fingerprint, "response": order, "created_at_s": time.time()},
+    if fingerprint is not None:
+        order["fingerprint"] = fingerprint
+    return order
+
+
+def replayed(order: Mapping[str, Any], fingerprint: str) -> dict[str, Any]:
+    """The first result of an Idempotency-Key, or 422 when the key came with another body."""
+    if order.get("fingerprint") != fingerprint:
+        raise InvalidInput(
+            "this Idempotency-Key was used with a different request body",
+            [FieldError("Idempotency-Key", "reused with a different body")],
         )
-    return Placed(order, replayed=False)
+    return public_order(order)
 
 
-def _owned(tx: Tx, names: Names, order_id: str, user_id: str, is_admin: bool) -> dict[str, Any]:
-    order = tx.get(names.orders, order_id)
+def owned(order: Mapping[str, Any] | None, order_id: str, user_id: str, is_admin: bool) -> Mapping[str, Any]:
+    """The order if the caller may see it; 404 otherwise (another user's order does not exist for them)."""
     if order is None or (order["user_id"] != user_id and not is_admin):
         raise NotFound(f"no order {order_id}")
     return order
 
 
-def _advance(tx: Tx, names: Names, order: dict[str, Any], status: str) -> dict[str, Any]:
-    order = {**order, "status": status, "version": order["version"] + 1}
-    tx.put(names.orders, order["id"], order)
-    return order
+def _advance(order: Mapping[str, Any], status: str, **fields: Any) -> dict[str, Any]:
+    return {**order, "status": status, "version": order["version"] + 1, **fields}
 
 
-def pay_order(
-    tx: Tx, names: Names, *, order_id: str, user_id: str, is_admin: bool, amount_cents: int
-) -> dict[str, Any]:
+def paid(order: Mapping[str, Any] | None, *, order_id: str, user_id: str, is_admin: bool,
+         amount_cents: int) -> dict[str, Any]:
     """placed -> paid, by the owner only, for exactly the total."""
-    order = _owned(tx, names, order_id, user_id, is_admin)
+    order = owned(order, order_id, user_id, is_admin)
     if order["user_id"] != user_id:
         raise Forbidden("only the owner pays an order")
     if order["status"] != "placed":
@@ -152,33 +98,34 @@ def pay_order(
             f"amount_cents must equal the order total {order['total_cents']}",
             [FieldError("amount_cents", f"expected {order['total_cents']}")],
         )
-    return _advance(tx, names, order, "paid")
+    return _advance(order, "paid")
 
 
-def cancel_order(
-    tx: Tx, names: Names, *, order_id: str, user_id: str, is_admin: bool
-) -> dict[str, Any]:
-    """placed|paid -> cancelled, releasing every line's stock in the same transaction."""
-    order = _owned(tx, names, order_id, user_id, is_admin)
+def cancelled(order: Mapping[str, Any] | None, *, order_id: str, user_id: str, is_admin: bool,
+              now_ms: int) -> dict[str, Any]:
+    """placed|paid -> cancelled; its stock is then owed back (``restock`` "pending")."""
+    order = owned(order, order_id, user_id, is_admin)
     if order["status"] not in ("placed", "paid"):
         raise InvalidState(f"order {order_id} is {order['status']} and cannot be cancelled")
-    wanted = {line["product_id"]: line["quantity"] for line in order["lines"]}
-    ordered = sorted(wanted, key=id_order)
-    products = {pid: tx.get(names.products, pid) for pid in ordered}
-    cancelled = _advance(tx, names, order, "cancelled")
-    for pid in ordered:
-        old = products[pid]
-        if old is None:  # product removed from the space: nothing to release
-            raise Conflict(f"product {pid} of order {order_id} is gone; cannot release its stock")
-        tx.put(names.products, pid, _moved(old, wanted[pid]))
-    return cancelled
+    return _advance(order, "cancelled", restock="pending", cancelled_at_ms=now_ms)
 
 
-def ship_order(tx: Tx, names: Names, *, order_id: str) -> dict[str, Any]:
+def restocked(order: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Record that a cancelled order's stock is back (None: nothing to record)."""
+    if order is None or order.get("restock") != "pending":
+        return None
+    return {**order, "restock": "done", "version": order["version"] + 1}
+
+
+def shipped(order: Mapping[str, Any] | None, *, order_id: str) -> dict[str, Any]:
     """paid -> shipped (admin; the caller checks the role)."""
-    order = tx.get(names.orders, order_id)
     if order is None:
         raise NotFound(f"no order {order_id}")
     if order["status"] != "paid":
         raise InvalidState(f"order {order_id} is {order['status']}, only a paid order can be shipped")
-    return _advance(tx, names, order, "shipped")
+    return _advance(order, "shipped")
+
+
+def lines_of(order: Mapping[str, Any]) -> dict[str, int]:
+    """product id -> quantity of an order."""
+    return {line["product_id"]: line["quantity"] for line in order["lines"]}

@@ -1,7 +1,8 @@
 """A processing unit over :class:`~tools.bench.postgres_grid.PostgresGrid`: bench compare's database side.
 
-The same ``create_app`` and the same drain as ``spacegrid unit``; only the grid adapter
-differs (every call is a PostgreSQL statement, DSN from ``SPACEGRID_DATABASE_URL``).
+The same ``create_app`` and the same drain as ``spacegrid unit``; the grid adapter differs
+(every call is a PostgreSQL statement, DSN from ``SPACEGRID_DATABASE_URL``) and an order is
+placed in one SQL transaction (:mod:`tools.bench.pg_orders`), as a conventional service does.
 Run by the benchmark as ``python -m tools.bench.pg_unit``; not a product command.
 """
 
@@ -11,6 +12,7 @@ import sys
 
 
 def main() -> int:
+    from tools.bench.pg_orders import PostgresOrderSagas
     from tools.bench.postgres_grid import PostgresGrid
     from processing_unit.app import create_app
     from service_kit.logs import configure_logging
@@ -23,7 +25,7 @@ def main() -> int:
         return 2
     configure_logging()
     grid = PostgresGrid(settings.database_url, settings.names)
-    app = create_app(settings, grid, own_grid=True)
+    app = create_app(settings, grid, own_grid=True, sagas=PostgresOrderSagas)
     return serve(app, settings.http_host, settings.http_port, settings.drain_grace_s, settings.shutdown_timeout_s)
 
 

@@ -10,13 +10,11 @@ key range of it (map names already carry the namespace). Lists order by
 ``(length(key), key)`` like every adapter (decimal-string ids), with an index on it, and
 filter with ``value @> {...}`` (GIN index). Ids come from a sequence.
 
-Transactions: :meth:`PostgresGrid.transact` runs ``work(tx)`` in one database transaction
-on a worker thread. :meth:`Tx.get` is ``SELECT ... FOR UPDATE`` (the row stays locked to
-commit, like Hazelcast's ``getForUpdate``); for a key that does not exist yet, which
-``FOR UPDATE`` cannot lock, it first takes a transaction-scoped advisory lock on the
-key's hash and reads again, so two transactions creating the same key (a sku, an
-e-mail, an idempotency claim) are serialised exactly as on the grid. Deadlocks and lock
-timeouts become :class:`TransactionConflict` (the unit's writer retries them).
+Single-key writes: ``update`` and ``execute`` (an entry processor's in-process twin) are
+one ``SELECT ... FOR UPDATE`` + write transaction each. Work over several keys that the
+space does as a saga (order placement) the database side does the conventional way, in
+one SQL transaction (:mod:`tools.bench.pg_orders`, through :meth:`PostgresGrid.in_transaction`).
+Deadlocks and lock timeouts become :class:`WriteConflict`.
 
 Change records: none, and no change log (:attr:`change_log` is None). Here the database
 *is* the system of record: once the transaction commits the change is durable, so there
@@ -35,15 +33,19 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
 
 import orjson
 
-from grid_config.errors import GridError, GridUnavailable, TransactionConflict
+from grid_config.errors import GridError, GridUnavailable, WriteConflict
 from grid_config.names import Names
-from grid_config.ports import Grid, Page, Tx, Value
+from grid_config.events import unstamped
+from grid_config.ports import Change, Grid, Page, Value
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from grid_config.entry_processors import StockAnswer, StockProcessor
 
 LIVE = "(expires_at IS NULL OR expires_at > now())"
 
@@ -72,44 +74,10 @@ def _translate(e: Exception) -> GridError:
     from psycopg import errors as pg
 
     if isinstance(e, (pg.DeadlockDetected, pg.LockNotAvailable, pg.SerializationFailure, pg.QueryCanceled)):
-        return TransactionConflict(f"PostgreSQL: {type(e).__name__}: {e}")
+        return WriteConflict(f"PostgreSQL: {type(e).__name__}: {e}")
     if isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError)):
         return GridUnavailable(f"PostgreSQL unavailable: {e}")
     return GridError(f"PostgreSQL: {type(e).__name__}: {e}")
-
-
-class _PostgresTx(Tx):
-    """Statements of one open transaction on one connection (one worker thread)."""
-
-    def __init__(self, cur: Any) -> None:
-        self._cur = cur
-
-    def _select_for_update(self, map_name: str, key: str) -> Value | None:
-        self._cur.execute(
-            f"SELECT value::text FROM grid_entries WHERE map_name = %s AND key = %s AND {LIVE} FOR UPDATE",
-            (map_name, key),
-        )
-        row = self._cur.fetchone()
-        return None if row is None else orjson.loads(row[0])
-
-    def get(self, map_name: str, key: str) -> Value | None:
-        found = self._select_for_update(map_name, key)
-        if found is not None:
-            return found
-        # nothing to lock yet: lock the key's name instead, then look again
-        self._cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{map_name}\x1f{key}",))
-        return self._select_for_update(map_name, key)
-
-    def put(self, map_name: str, key: str, value: Value) -> None:
-        self._cur.execute(
-            "INSERT INTO grid_entries (map_name, key, value, expires_at) VALUES (%s, %s, %s::jsonb, NULL) "
-            "ON CONFLICT (map_name, key) DO UPDATE SET value = EXCLUDED.value, expires_at = NULL",
-            (map_name, key, _dump(value)),
-        )
-
-    def delete(self, map_name: str, key: str) -> None:
-        self._cur.execute("DELETE FROM grid_entries WHERE map_name = %s AND key = %s", (map_name, key))
-
 
 
 class PostgresGrid(Grid):
@@ -269,7 +237,9 @@ class PostgresGrid(Grid):
         )
 
     # ---- single-key writes -------------------------------------------------------------
-    async def put(self, map_name: str, key: str, value: Value, ttl_s: float | None = None) -> None:
+    async def put(
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None, *, request_id: str = ""
+    ) -> None:
         await self._run(
             lambda conn: conn.execute(
                 "INSERT INTO grid_entries (map_name, key, value, expires_at) "
@@ -280,7 +250,7 @@ class PostgresGrid(Grid):
         )
 
     async def put_if_absent(
-        self, map_name: str, key: str, value: Value, ttl_s: float | None = None
+        self, map_name: str, key: str, value: Value, ttl_s: float | None = None, *, request_id: str = ""
     ) -> Value | None:
         def q(conn: Any) -> Value | None:
             inserted = conn.execute(
@@ -310,6 +280,49 @@ class PostgresGrid(Grid):
 
         return await self._run(q)
 
+    @staticmethod
+    def _locked(cur: Any, map_name: str, key: str) -> Value | None:
+        """The live value, locked until the transaction ends (a missing key: its name is locked)."""
+        def select() -> Value | None:
+            cur.execute(f"SELECT value::text FROM grid_entries WHERE map_name = %s AND key = %s AND {LIVE} "
+                        "FOR UPDATE", (map_name, key))
+            row = cur.fetchone()
+            return None if row is None else orjson.loads(row[0])
+
+        found = select()
+        if found is None:
+            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{map_name}\x1f{key}",))
+            found = select()
+        return found
+
+    @staticmethod
+    def _write(cur: Any, map_name: str, key: str, value: Value) -> None:
+        cur.execute(
+            "INSERT INTO grid_entries (map_name, key, value, expires_at) VALUES (%s, %s, %s::jsonb, NULL) "
+            "ON CONFLICT (map_name, key) DO UPDATE SET value = EXCLUDED.value",
+            (map_name, key, _dump(value)),
+        )
+
+    async def update(self, map_name: str, key: str, change: Change, *, request_id: str = "") -> Value | None:
+        def work(cur: Any) -> Value | None:
+            current = self._locked(cur, map_name, key)
+            new = change(current)
+            if new is None:
+                return current
+            self._write(cur, map_name, key, new)
+            return new
+
+        return await self.in_transaction(work)
+
+    async def execute(self, map_name: str, key: str, step: "StockProcessor") -> "StockAnswer":
+        def work(cur: Any) -> "StockAnswer":
+            new, answer = step.apply(self._locked(cur, map_name, key))
+            if new is not None:
+                self._write(cur, map_name, key, unstamped(new))
+            return answer
+
+        return await self.in_transaction(work)
+
     async def delete(self, map_name: str, key: str) -> None:
         await self._run(
             lambda conn: conn.execute("DELETE FROM grid_entries WHERE map_name = %s AND key = %s", (map_name, key))
@@ -328,15 +341,17 @@ class PostgresGrid(Grid):
 
         await self._run(q)
 
-    # ---- ids and transactions ----------------------------------------------------------
+    # ---- ids and the database side's transactions ----------------------------------------------------------
     async def new_id(self) -> str:
         return str(await self._run(lambda conn: conn.execute("SELECT nextval('grid_ids')").fetchone()[0]))
 
-    async def transact(self, work: Callable[[Tx], T], timeout_s: float = 5.0, request_id: str = "") -> T:
-        """``work(tx)`` inside BEGIN ... COMMIT; any exception rolls back (domain errors pass through)."""
+    async def in_transaction(self, work: Callable[[Any], T]) -> T:
+        """``work(cursor)`` inside BEGIN ... COMMIT on a worker thread; any exception rolls back
+        (domain errors pass through). Not part of the grid port: the database side's own
+        multi-key writes (:mod:`tools.bench.pg_orders`)."""
 
         def q(conn: Any) -> T:
             with conn.transaction(), conn.cursor() as cur:
-                return work(_PostgresTx(cur))
+                return work(cur)
 
         return await self._run(q)

@@ -34,9 +34,12 @@ async def test_place_multi_line_order(api: Api) -> None:
     assert r.headers["Location"] == f"/orders/{order['id']}"
     assert await stock_of(api, a["id"]) == 4 and await stock_of(api, b["id"]) == 1
     events = await api.drain_changes()
-    by_kind = sorted((e.kind, e.id, e.version, e.state.get("stock")) for e in events)
+    by_kind = sorted((e.kind, e.id, e.version, e.state.get("stock"), bool(e.state.get("holds"))) for e in events)
+    # each line: its hold (version 2, stock taken), then its settle (version 3, hold gone)
     assert by_kind == sorted(
-        [("orders", order["id"], 1, None), ("products", a["id"], 2, 4), ("products", b["id"], 2, 1)]
+        [("orders", order["id"], 1, None, False),
+         ("products", a["id"], 2, 4, True), ("products", a["id"], 3, 4, False),
+         ("products", b["id"], 2, 1, True), ("products", b["id"], 3, 1, False)]
     )
 
 
@@ -101,10 +104,12 @@ async def test_cancel_releases_stock_exactly_once(api: Api, pay_first: bool) -> 
     assert r.status == 409
     assert await stock_of(api, a["id"]) == 5
     events = await api.drain_changes()
-    assert sorted((e.kind, e.state.get("stock", e.state.get("status"))) for e in events) == [
-        ("orders", "cancelled"),
-        ("products", 5),
-    ]
+    # the order: cancelled (owing its stock), then restocked; the product: the stock given
+    # back (with its once-only marker), then the marker dropped
+    assert [(e.kind, e.state["status"], e.state.get("restock")) for e in events if e.kind == "orders"] == [
+        ("orders", "cancelled", "pending"), ("orders", "cancelled", "done")]
+    assert [(e.state["stock"], sorted(e.state.get("returns", {}))) for e in events if e.kind == "products"] == [
+        (5, [order["id"]]), (5, [])]
 
 
 async def test_other_users_orders_are_404(api: Api) -> None:
@@ -152,12 +157,15 @@ async def test_orders_keep_every_other_field_of_the_product_entry(api: Api) -> N
     fields they do not know (the stock processors' holds) survive; the resource shows none."""
     a = await api.product(stock=5, price=10)
     products = api.grid.names.products
-    holds = {"o-elsewhere": {"at": 1, "qty": 2}}
+    holds = {"o-elsewhere": {"at": 1, "qty": 2, "by": "other"}}
     await api.grid.put(products, a["id"], {**a, "holds": holds})
     u = await api.signup()
     order = await (await place(api, u.headers, [(a["id"], 3)])).json()
-    assert await api.grid.get(products, a["id"]) == {**a, "stock": 2, "version": 2, "holds": holds}
+    await api.services.stock.drain()  # the settle, off the request path
+    # held (version 2) then settled (version 3): the other order's hold is untouched
+    assert await api.grid.get(products, a["id"]) == {**a, "stock": 2, "version": 3, "holds": holds}
     r = await api.client.get(f"/products/{a['id']}")
-    assert await r.json() == {**a, "stock": 2, "version": 2} and r.headers["ETag"] == '"2"'
+    assert await r.json() == {**a, "stock": 2, "version": 3} and r.headers["ETag"] == '"3"'
     assert (await api.client.post(f"/orders/{order['id']}/cancel", headers=u.headers)).status == 200
-    assert await api.grid.get(products, a["id"]) == {**a, "stock": 5, "version": 3, "holds": holds}
+    # given back (version 4, with its marker), marker dropped (version 5)
+    assert await api.grid.get(products, a["id"]) == {**a, "stock": 5, "version": 5, "holds": holds}

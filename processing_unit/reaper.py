@@ -1,0 +1,95 @@
+"""The reaper: finishes the sagas a unit did not (a crash, a lost connection, a full settle queue).
+
+Every unit runs one (``SPACEGRID_HOLD_BOUND_S``, default 30 s; it sweeps every third of it).
+Several reapers are safe together: every step they take is an idempotent entry processor
+scoped to one order and attempt, decided by the order's stored state:
+
+* a stock hold older than the bound is *settled* when its order exists and was placed by
+  the hold's attempt, else *released* (the placement never committed, or another attempt did);
+* a cancelled order still owing its stock (``restock`` "pending") for longer than the bound
+  gets it given back (:meth:`processing_unit.sagas.OrderSagas.restock`);
+* a give-back marker older than the bound is dropped once its order no longer owes stock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+from grid_config.entry_processors import stale_holds, stale_returns
+from grid_config.errors import GridError
+from grid_config.ports import Grid
+from processing_unit.sagas import OrderSagas, now_ms
+from processing_unit.stock import Stock
+
+log = logging.getLogger("spacegrid.unit.reaper")
+REQUEST_ID = "reaper"
+
+
+@dataclass
+class Sweep:
+    """What one sweep did; ``oldest_hold_ms``: the age of the oldest hold it saw (any age)."""
+
+    settled: int = 0
+    released: int = 0
+    restocked: int = 0
+    forgotten: int = 0
+    oldest_hold_ms: int = 0
+
+
+class Reaper:
+    def __init__(self, grid: Grid, stock: Stock, sagas: OrderSagas, bound_s: float) -> None:
+        self._grid, self._stock, self._sagas = grid, stock, sagas
+        self._names = grid.names
+        self.bound_s = bound_s
+
+    async def sweep(self) -> Sweep:
+        """One pass over the products and the cancelled orders that still owe stock."""
+        done = Sweep()
+        now = now_ms()
+        cutoff = now - int(self.bound_s * 1000)
+        async for product_id, entry in self._grid.entries(self._names.products):
+            ages = [now - h["at"] for h in (entry.get("holds") or {}).values() if isinstance(h, dict)]
+            done.oldest_hold_ms = max([done.oldest_hold_ms, *ages])
+            for order_id, attempt, _at in stale_holds(entry, cutoff):
+                order = await self._grid.get(self._names.orders, order_id)
+                if order is not None and order.get("attempt") == attempt:
+                    await self._stock.settle(order_id, attempt, [product_id], REQUEST_ID)
+                    done.settled += 1
+                else:
+                    await self._stock.release(order_id, attempt, [product_id], REQUEST_ID)
+                    done.released += 1
+            for order_id in stale_returns(entry, cutoff):
+                order = await self._grid.get(self._names.orders, order_id)
+                if order is None or order.get("restock") != "pending":
+                    await self._stock.forget(order_id, [product_id], REQUEST_ID)
+                    done.forgotten += 1
+        async for order in self._owing_stock():
+            if order.get("cancelled_at_ms", 0) < cutoff:
+                await self._sagas.restock(order, REQUEST_ID)
+                done.restocked += 1
+        return done
+
+    async def _owing_stock(self) -> AsyncIterator[dict]:
+        cursor = None
+        while True:
+            page = await self._grid.query(self._names.orders, {"restock": "pending"}, cursor, 100)
+            for order in page.items:
+                yield order
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def run(self) -> None:
+        """Sweep every third of the bound until cancelled; a failed sweep is logged and retried."""
+        while True:
+            await asyncio.sleep(self.bound_s / 3)
+            try:
+                done = await self.sweep()
+            except GridError as e:
+                log.warning("reaper sweep failed, next one in %.0f s: %s", self.bound_s / 3, e)
+                continue
+            if done.settled or done.released or done.restocked or done.forgotten:
+                log.info("reaper finished stale sagas", extra=vars(done))

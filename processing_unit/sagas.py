@@ -1,0 +1,161 @@
+"""Work that spans several keys, as sagas of single-key steps with one commit point (G5, G6).
+
+**Placing an order.** Hold every line's stock in parallel (an entry processor per product
+entry, owned by this placement's *attempt*); when every line is held, write the order with
+``put_if_absent``: that write is the commit point. Then settle the holds, off the request
+path. A line that is short, missing or held by another attempt releases what this attempt
+held and answers 409/422. With an Idempotency-Key the order id is derived from the user and
+the key (:func:`~processing_unit.domain.orders.order_id_for`), so the order's own
+``put_if_absent`` is the key's claim and the stored order is the replay, across restarts.
+
+What a crash leaves behind is finished by the reaper (:mod:`processing_unit.reaper`): a
+hold older than its bound is settled if its order exists with that attempt, else released.
+A placement never commits once its holds are older than half that bound, so the reaper
+never releases the stock of an order that is still about to be written.
+
+**Cancelling.** The order's compare-and-set to ``cancelled`` (``restock`` "pending") is the
+commit point; then each line's stock is given back once (keyed by order id), the order
+records ``restock`` "done", and the give-back markers are dropped. The reaper finishes a
+cancellation whose unit died on the way.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from grid_config.entry_processors import StockAnswer
+from grid_config.errors import GridUnavailable
+from grid_config.ports import Grid
+from processing_unit.domain import orders
+from processing_unit.errors import Conflict, FieldError, InsufficientStock, InvalidInput
+from processing_unit.retrying import idempotent
+from processing_unit.stock import Stock, failure
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: dict[str, Any]
+    replayed: bool
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class OrderSagas:
+    """Placement and cancellation of orders over one grid."""
+
+    def __init__(self, grid: Grid, stock: Stock, hold_bound_s: float) -> None:
+        self._grid, self._stock = grid, stock
+        self._orders = grid.names.orders
+        self._products = grid.names.products
+        self._bound_ms = int(hold_bound_s * 1000)
+
+    async def place(
+        self,
+        user_id: str,
+        lines: Sequence[tuple[str, int]],
+        idempotency_key: str | None,
+        fingerprint: str,
+        request_id: str,
+    ) -> Placed:
+        if idempotency_key is not None:
+            order_id = orders.order_id_for(user_id, idempotency_key)
+            first = await self._grid.get(self._orders, order_id)
+            if first is not None:
+                return Placed(orders.replayed(first, fingerprint), replayed=True)
+        else:
+            order_id = await self._grid.new_id()
+        attempt = secrets.token_hex(8)
+        started = now_ms()
+        wanted = dict(lines)
+        # read first: bad input (an unknown product) and a visible shortage change nothing
+        products = await self._grid.get_many(self._products, list(wanted))
+        refused = _precheck(products, lines)
+        if refused is not None:
+            raise refused
+        prices = {pid: p["price_cents"] for pid, p in products.items()}
+        holds = await self._stock.hold(order_id, attempt, wanted, started, request_id)
+        held = [pid for pid, a in holds.items() if isinstance(a, StockAnswer) and a.outcome == "held"]
+        if len(held) < len(wanted):
+            await self._stock.release(order_id, attempt, held, request_id)
+            raise _refusal(holds, lines)
+        if now_ms() - started > self._bound_ms // 2:
+            # the reaper may release these holds soon: committing now could sell stock twice
+            await self._stock.release(order_id, attempt, held, request_id)
+            raise GridUnavailable("placing the order took too long; nothing was ordered")
+        order = orders.new_order(
+            order_id, user_id, lines, prices, attempt=attempt, placed_at_ms=started,
+            fingerprint=fingerprint if idempotency_key is not None else None)
+        # the commit point; on an unknown outcome the holds stay for the reaper to decide
+        first = await idempotent(lambda: self._grid.put_if_absent(self._orders, order_id, order, request_id=request_id))
+        if first is not None and first.get("attempt") != attempt:
+            await self._stock.release(order_id, attempt, held, request_id)
+            return Placed(orders.replayed(first, fingerprint), replayed=True)
+        self._stock.settle_later(order_id, attempt, held, request_id)
+        return Placed(orders.public_order(order), replayed=False)
+
+    async def cancel(self, order_id: str, user: Mapping[str, Any], request_id: str) -> dict[str, Any]:
+        """The compare-and-set to cancelled, then the stock back (see the module docstring)."""
+        cancelled = await self._grid.update(
+            self._orders, order_id,
+            lambda o: orders.cancelled(o, order_id=order_id, user_id=user["id"],
+                                       is_admin=bool(user.get("is_admin")), now_ms=now_ms()),
+            request_id=request_id)
+        assert cancelled is not None
+        return await self.restock(cancelled, request_id)
+
+    async def restock(self, order: Mapping[str, Any], request_id: str) -> dict[str, Any]:
+        """Give a cancelled order's stock back once, record it, drop the markers."""
+        order_id = order["id"]
+        lines = orders.lines_of(order)
+        given = await self._stock.give_back(order_id, lines, order["cancelled_at_ms"], request_id)
+        problem = failure(given)
+        if problem is not None:
+            raise problem  # the order stays "pending": a retry or the reaper gives the rest back
+        done = await idempotent(lambda: self._grid.update(self._orders, order_id, orders.restocked,
+                                                          request_id=request_id))
+        await self._stock.forget(order_id, lines, request_id)
+        return orders.public_order(done or order)
+
+
+def _precheck(products: Mapping[str, Mapping[str, Any]], lines: Sequence[tuple[str, int]]) -> Exception | None:
+    """The refusal the products as read already show (unknown product, not enough stock)."""
+    missing = [pid for pid, _ in lines if pid not in products]
+    if missing:
+        index = {pid: i for i, (pid, _) in enumerate(lines)}
+        return InvalidInput(
+            "unknown product(s): " + ", ".join(missing),
+            [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing],
+        )
+    short = {pid: products[pid]["stock"] for pid, qty in lines if products[pid]["stock"] < qty}
+    return _short(short, dict(lines)) if short else None
+
+
+def _short(left: Mapping[str, int], wanted: Mapping[str, int]) -> InsufficientStock:
+    return InsufficientStock(
+        "not enough stock for product(s): " + ", ".join(left),
+        [FieldError(f"product {p}", f"{n} left, {wanted[p]} wanted") for p, n in left.items()],
+    )
+
+
+def _refusal(holds: Mapping[str, StockAnswer | Exception], lines: Sequence[tuple[str, int]]) -> Exception:
+    """Why the holds did not all succeed, as the error the client gets."""
+    problem = failure(holds)
+    if problem is not None:
+        return problem
+    answers = {pid: a for pid, a in holds.items() if isinstance(a, StockAnswer)}
+    missing = [pid for pid, a in answers.items() if a.outcome == "missing"]
+    if missing:  # removed since it was read
+        index = {pid: i for i, (pid, _) in enumerate(lines)}
+        return InvalidInput(
+            "unknown product(s): " + ", ".join(missing),
+            [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing],
+        )
+    if any(a.outcome == "busy" for a in answers.values()):
+        return Conflict("an order with this Idempotency-Key is being placed right now; retry shortly",
+                        [FieldError("Idempotency-Key", "a request with this key is in progress")])
+    return _short({pid: a.available or 0 for pid, a in answers.items() if a.outcome == "short"}, dict(lines))
