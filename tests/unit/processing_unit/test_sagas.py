@@ -1,0 +1,115 @@
+"""The order sagas (G5, G6) and the reaper on the in-process grid: what a crash leaves behind
+is finished, duplicates never touch each other's holds, a restart still replays a key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from grid_config.entry_processors import StockHold
+from processing_unit.app import create_app
+from processing_unit.domain.orders import order_id_for
+from processing_unit.sagas import now_ms
+from tests.unit.processing_unit.conftest import Api, unit_settings
+from tests.unit.processing_unit.test_guarantees import order_body
+
+pytestmark = pytest.mark.unit
+OLD = 1_000  # a hold time far in the past (ms since the epoch): older than any bound
+
+
+async def product_entry(api: Api, pid: str) -> dict[str, Any]:
+    entry = await api.grid.get(api.grid.names.products, pid)
+    assert entry is not None
+    return entry
+
+
+async def test_g6_replay_survives_a_unit_restart(api: Api) -> None:
+    """A second unit over the same grid (a restart) answers the same key with the first order."""
+    p = await api.product(stock=5)
+    u = await api.signup()
+    headers = {**u.headers, "Idempotency-Key": "restart-1"}
+    first = await api.client.post("/orders", json=order_body([(p["id"], 2)]), headers=headers)
+    assert first.status == 201
+    order = await first.json()
+    assert order["id"] == order_id_for(u.id, "restart-1")
+    other = TestClient(TestServer(create_app(unit_settings(bootstrap_admin=""), api.grid)))
+    await other.start_server()
+    try:
+        again = await other.post("/orders", json=order_body([(p["id"], 2)]), headers=headers)
+        assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+        assert await again.json() == order
+        changed = await other.post("/orders", json=order_body([(p["id"], 1)]), headers=headers)
+        assert changed.status == 422
+    finally:
+        await other.close()
+    assert (await product_entry(api, p["id"]))["stock"] == 3  # one order's worth, once
+
+
+async def test_a_concurrent_duplicate_is_409_and_leaves_the_first_attempts_hold(api: Api) -> None:
+    p = await api.product(stock=5)
+    u = await api.signup()
+    order_id = order_id_for(u.id, "dup")
+    # another attempt of the same key holds stock right now (its request is in flight)
+    await api.grid.execute(api.grid.names.products, p["id"], StockHold(order_id, "first", 2, now_ms()))
+    r = await api.client.post("/orders", json=order_body([(p["id"], 2)]), headers={**u.headers, "Idempotency-Key": "dup"})
+    assert r.status == 409, await r.text()
+    assert (await r.json())["errors"][0]["field"] == "Idempotency-Key"
+    entry = await product_entry(api, p["id"])
+    assert entry["stock"] == 3 and entry["holds"][order_id]["by"] == "first"
+
+
+async def test_reaper_releases_the_holds_of_a_placement_that_never_committed(api: Api) -> None:
+    p = await api.product(stock=5)
+    await api.grid.execute(api.grid.names.products, p["id"], StockHold("424242", "dead", 2, OLD))
+    fresh = StockHold("434343", "alive", 1, now_ms())  # a placement in flight: too young to touch
+    await api.grid.execute(api.grid.names.products, p["id"], fresh)
+    done = await api.services.reaper.sweep()
+    assert (done.released, done.settled) == (1, 0)
+    entry = await product_entry(api, p["id"])
+    assert entry["stock"] == 4 and list(entry["holds"]) == ["434343"]
+
+
+async def test_reaper_settles_the_holds_of_a_committed_order(api: Api) -> None:
+    p = await api.product(stock=5)
+    u = await api.signup()
+    order = await (await api.client.post("/orders", json=order_body([(p["id"], 2)]), headers=u.headers)).json()
+    await api.services.stock.drain()
+    stored = await api.grid.get(api.grid.names.orders, order["id"])
+    # as if the unit died before settling: the order's attempt holds the stock again
+    await api.grid.execute(api.grid.names.products, p["id"], StockHold(order["id"], stored["attempt"], 2, OLD))
+    # and a hold of another attempt for the same order id (a duplicate that died) is released
+    await api.grid.execute(api.grid.names.products, p["id"], StockHold("515151", "loser", 1, OLD))
+    done = await api.services.reaper.sweep()
+    assert (done.settled, done.released) == (1, 1)
+    entry = await product_entry(api, p["id"])
+    assert entry["stock"] == 1 and not entry.get("holds")
+
+
+async def test_reaper_finishes_a_cancellation_whose_unit_died(api: Api) -> None:
+    p = await api.product(stock=5)
+    u = await api.signup()
+    order = await (await api.client.post("/orders", json=order_body([(p["id"], 3)]), headers=u.headers)).json()
+    await api.services.stock.drain()
+    # the cancel's commit point happened long ago, nothing after it
+    await api.grid.update(api.grid.names.orders, order["id"],
+                          lambda o: {**o, "status": "cancelled", "restock": "pending", "cancelled_at_ms": OLD,
+                                     "version": o["version"] + 1})
+    assert (await product_entry(api, p["id"]))["stock"] == 2
+    done = await api.services.reaper.sweep()
+    assert done.restocked == 1
+    assert (await product_entry(api, p["id"]))["stock"] == 5
+    assert (await api.grid.get(api.grid.names.orders, order["id"]))["restock"] == "done"
+    again = await api.services.reaper.sweep()  # nothing twice
+    assert again.restocked == 0 and (await product_entry(api, p["id"]))["stock"] == 5
+    assert not (await product_entry(api, p["id"])).get("returns")
+
+
+async def test_public_order_hides_the_saga_fields(api: Api) -> None:
+    p = await api.product(stock=5)
+    u = await api.signup()
+    r = await api.client.post("/orders", json=order_body([(p["id"], 1)]), headers={**u.headers, "Idempotency-Key": "x"})
+    assert set(await r.json()) == {"id", "user_id", "status", "lines", "total_cents", "version"}
+    stored = await api.grid.get(api.grid.names.orders, (await r.json())["id"])
+    assert {"attempt", "fingerprint", "placed_at_ms"} <= set(stored)
