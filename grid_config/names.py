@@ -40,10 +40,6 @@ class Names:
         return f"{self.namespace}orders"
 
     @property
-    def idempotency(self) -> str:
-        return f"{self.namespace}idempotency"
-
-    @property
     def login_attempts(self) -> str:
         return f"{self.namespace}login-attempts"
 
