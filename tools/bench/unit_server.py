@@ -7,7 +7,8 @@ LocalGrid here) and the same seeded data; the bare app makes the same grid calls
 unit's handlers with no middleware, validation, auth or problem mapping:
 
 - ``GET /products/{id}``: ``get(products)`` (the whole product, one entry), orjson;
-- ``POST /orders``: ``new_id()`` + ``transact(place_order)`` (the unit's domain function).
+- ``POST /orders``: the saga's calls: ``new_id()``, ``get_many(products)``, one ``StockHold``
+  per line in parallel, ``put_if_absent(order)``, then the settles off the request path.
 
 On start it seeds ``--products`` products (huge stock, so orders never run out) and one
 user, and writes ``{"product_ids", "token", "user_id"}`` to ``--seed-file``.
@@ -17,14 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 import uuid
-from functools import partial
 from pathlib import Path
 
 import orjson
 from aiohttp import web
 
 from data_pump.shipping import ship_shard
+from grid_config.entry_processors import StockHold, StockSettle
+from grid_config.events import utc_now_iso
 from grid_config.ports import Grid
 from spacegrid.bootstrap import open_grid
 from processing_unit.domain import catalog, orders, users
@@ -41,13 +44,12 @@ async def seed(grid: Grid, settings: UnitSettings, products: int) -> dict:
         pid = await grid.new_id()
         fields = {"sku": f"B-{uuid.uuid4().hex[:10]}", "name": f"bench {i}", "category": "bench",
                   "price_cents": 100 + i, "stock": SEED_STOCK}
-        await grid.transact(partial(catalog.create_product, names=names, product_id=pid, fields=fields),
-                            request_id="bench-seed")
+        await grid.put(names.products, pid, catalog.new_product(pid, fields), request_id="bench-seed")
         product_ids.append(pid)
     user_id = await grid.new_id()
-    await grid.transact(partial(users.create_user, names=names, user_id=user_id,
-                                email=f"bench-{uuid.uuid4().hex[:8]}@bench.invalid", name="bench",
-                                password_hash="not-a-real-hash", is_admin=False), request_id="bench-seed")
+    user = users.new_user(user_id=user_id, email=f"bench-{uuid.uuid4().hex[:8]}@bench.invalid", name="bench",
+                          password_hash="not-a-real-hash", is_admin=False)
+    await grid.put(names.users, user_id, user, request_id="bench-seed")
     token, _ = Tokens(settings.token_secret, settings.token_ttl_s).issue(user_id)
     return {"product_ids": product_ids, "token": token, "user_id": user_id}
 
@@ -65,13 +67,23 @@ def bare_app(grid: Grid, user_id: str) -> web.Application:
 
     async def place_order(request: web.Request) -> web.Response:
         body = orjson.loads(await request.read())
-        order_id = await grid.new_id()
-        placed = await grid.transact(partial(
-            orders.place_order, names=names, order_id=order_id, user_id=user_id,
-            lines=[(line["product_id"], line["quantity"]) for line in body["lines"]],
-        ), request_id=uuid.uuid4().hex)
-        return web.Response(body=orjson.dumps(placed.order), status=201, content_type="application/json")
+        lines = [(line["product_id"], line["quantity"]) for line in body["lines"]]
+        order_id, attempt, rid, now = await grid.new_id(), uuid.uuid4().hex, uuid.uuid4().hex, int(time.time() * 1000)
+        products = await grid.get_many(names.products, [pid for pid, _ in lines])
+        at = utc_now_iso()
+        await asyncio.gather(*(grid.execute(names.products, pid, StockHold(order_id, attempt, qty, now, rid, at))
+                               for pid, qty in lines))
+        order = orders.new_order(order_id, user_id, lines, {p: v["price_cents"] for p, v in products.items()},
+                                 attempt=attempt, placed_at_ms=now)
+        await grid.put_if_absent(names.orders, order_id, order, request_id=rid)
+        settle = asyncio.gather(*(grid.execute(names.products, pid, StockSettle(order_id, attempt, rid, at))
+                                  for pid, _ in lines))
+        pending.add(settle)
+        settle.add_done_callback(pending.discard)
+        return web.Response(body=orjson.dumps(orders.public_order(order)), status=201,
+                            content_type="application/json")
 
+    pending: set[asyncio.Future] = set()
     app = web.Application()
     app.router.add_get("/products/{id}", get_product)
     app.router.add_post("/orders", place_order)
