@@ -2,44 +2,89 @@
 
 Groundwork for writes without transactions (docs/guarantees.md G5): an order *holds* stock per line
 with an idempotent processor, commits with ``put_if_absent``, then *settles* the holds (or
-*releases* them if it gave up). On Hazelcast the steps are the Java classes of
-grid_config/member/ (``io.spacegrid.member``), run on the key's partition thread; this
-module holds, for each of them,
+*releases* them if it gave up); a cancelled order *returns* its sold stock, once. On
+Hazelcast the steps are the Java classes of grid_config/member/ (``io.spacegrid.member``),
+run on the key's partition thread; this module holds, for each of them,
 
 * an :class:`~hazelcast.serialization.api.IdentifiedDataSerializable` with the same
   factory and class ids, to send with ``IMap.execute_on_key`` (the member deserializes it
   into the Java class and runs that);
 * the same semantics as a pure function over a decoded value (:func:`hold`,
-  :func:`release`, :func:`settle`), for the in-process grid. ``tests/contract/
-  stock_processor_contract.py`` holds both to one behaviour.
+  :func:`release`, :func:`settle`, :func:`return_stock`, :func:`forget`), for the
+  in-process grid. ``tests/contract/stock_processor_contract.py`` holds both to one behaviour.
 
 Every processor answers a small canonical JSON string (:class:`StockAnswer`), so the
 client needs no factory to read results. A step that changes nothing leaves the entry
-alone: the pure functions return ``None`` as the new value, the Java side skips
+byte-identical: the pure functions return ``None`` as the new value, the Java side skips
 ``setValue`` (no journal event) and sends no backup.
 
 The processors run on the product entry (map ``<namespace>products``, key = product id; the
 whole product, decision 0017) and touch only its stock part::
 
-    {"stock": available, "version": v, "holds": {order_id: {"at": ms, "qty": q}}, ...}
+    {"stock": available, "version": v,
+     "holds": {order_id: {"at": ms, "qty": q, "by": attempt}},
+     "returns": {order_id: {"at": ms, "qty": q}},
+     "_meta": {"changed_at": iso, "request_id": rid}, ...}
 
 Every other field (the catalog fields, the adapter's ``_sk``) is kept as it is. ``holds``
-is omitted when empty, so an entry without holds is exactly the shape written before holds
-existed and code reading ``stock``/``version`` is unaffected. ``available``
-excludes held quantities; conservation (G5): initial = available + sum(holds) + settled.
-Every change bumps ``version``, settling included (the stored state changes, and every
-distinct state needs a distinct version for the writers' version guard and event order).
-The hold's ``at`` comes from the caller: backups re-run the processor, so it must be
-deterministic (no clock inside).
+and ``returns`` are omitted when empty, so an entry without them is exactly the shape
+written before they existed and code reading ``stock``/``version`` is unaffected.
+``available`` excludes held quantities. Conservation (G5)::
+
+    initial = available + sum(holds) + settled - returned
+
+Every step that changes the entry bumps ``version`` by 1, settling and forgetting included
+(the stored state changes, and every distinct state needs a distinct version for the
+writers' version guard and event order), and sets ``_meta`` to ``{"changed_at",
+"request_id"}`` of the step (the shape of :func:`grid_config.events.stamped`: the journal
+event of the change carries them). Backups re-run the processor, so it is deterministic:
+the hold's and the return's ``at`` and ``changed_at`` come from the caller (the Python
+constructors default ``changed_at`` to :func:`~grid_config.events.utc_now_iso` on the
+client); the member never reads a clock.
+
+Every processor sends, in this order, ``order_id`` (non-empty), ``attempt``, ``request_id``
+and ``changed_at`` (ISO-8601 UTC with milliseconds, ``2026-11-28T10:00:00.000Z``), then
+its own fields. A missing entry is never created: "missing" for hold and return,
+"absent" for release, settle and forget.
+
+* ``hold(order_id, attempt, qty, now_ms)``: a hold for ``order_id`` exists: taken by the
+  same ``attempt``, "held" with its qty (a retry gets the first answer); by another
+  attempt, "busy" with available; nothing changes either way. Else available < qty:
+  "short" with available, nothing changes. Else available -= qty, ``holds[order_id] =
+  {"at": now_ms, "qty": qty, "by": attempt}``, "held".
+* ``release(order_id, attempt)``: the hold of ``order_id`` taken by ``attempt`` is removed
+  and given back (available += qty), "released" with its qty; otherwise "absent".
+* ``settle(order_id, attempt)``: the hold of ``order_id`` taken by ``attempt`` is removed,
+  available stays reduced (it is sold), "settled" with its qty; otherwise "absent".
+* ``return_stock(order_id, qty, now_ms)``: ``returns[order_id]`` exists: "returned" with
+  its qty, nothing changes (a repeat). Else available += qty, ``returns[order_id] =
+  {"at": now_ms, "qty": qty}``, "returned".
+* ``forget(order_id)``: ``returns[order_id]`` exists: it is removed, "forgot" with its qty;
+  otherwise "absent".
+
+Why holds are scoped to an attempt: order ids are derived (user + idempotency key, G6), so
+a duplicate request carries the same order id as the first. Each request is its own
+attempt; a duplicate that finds the hold taken by another attempt gets "busy" and can
+neither release nor settle a hold it did not take (its release or settle is "absent" and
+changes nothing), so a losing duplicate can never give back or sell the winner's stock.
+Holds written before attempts existed have no ``by`` and count as taken by attempt ``""``.
+Why returns carry a marker: a cancel gives its order's sold stock back with
+:func:`return_stock`, and the marker makes a retried or duplicated cancel a no-op, so the
+give-back happens exactly once; the reaper drops markers past their retention with
+:func:`forget` (:func:`stale_returns` finds them, :func:`stale_holds` the holds left by a
+unit that died).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 import orjson
 from hazelcast.serialization.api import IdentifiedDataSerializable, ObjectDataInput, ObjectDataOutput
+
+from grid_config.events import stamped, utc_now_iso
 
 Value = dict[str, Any]
 
@@ -49,18 +94,24 @@ STOCK_HOLD = 1
 STOCK_RELEASE = 2
 STOCK_SETTLE = 3
 # 4 CREDITS_TAKE, 5 CREDITS_GIVE: grid_config/credit_processors.py (never reuse an id)
+STOCK_RETURN = 6
+STOCK_FORGET = 7
 
-Outcome = Literal["held", "short", "missing", "released", "settled", "absent"]
+Outcome = Literal["held", "short", "busy", "missing", "released", "settled", "absent", "returned", "forgot"]
 
 
 @dataclass(frozen=True)
 class StockAnswer:
-    """What a stock step did: ``outcome``, the ``available`` count after it, the hold's ``qty``.
+    """What a stock step did: ``outcome``, the ``available`` count after it, the step's ``qty``.
 
-    held: the order holds ``qty`` (new, or an earlier hold repeated: same answer);
-    short: refused, ``available`` is what is left; missing: no such product;
-    released / settled: the hold of ``qty`` was given back / turned into a sale;
-    absent: no hold for that order (already released or settled, or never held).
+    held: the order holds ``qty`` for this attempt (new, or an earlier hold repeated: same
+    answer); busy: another attempt holds stock for this order, refused; short: refused,
+    ``available`` is what is left; missing: no such product (hold, return);
+    released / settled: the attempt's hold of ``qty`` was given back / turned into a sale;
+    returned: ``qty`` went back to the stock for this order, now or by an earlier return;
+    forgot: the return marker of ``qty`` was dropped;
+    absent: nothing to release, settle or forget (already done, never done, another
+    attempt's hold, or no such product).
     """
 
     outcome: Outcome
@@ -81,39 +132,76 @@ class StockAnswer:
 
 
 # ---- the semantics, in-process --------------------------------------------------------------
+#: the contract's timestamp format (grid_config.events.utc_now_iso); the Java side checks the same
+_CHANGED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
+
+
 def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"stock entry: {what!r} is missing or not an integer: {value!r}")
     return value
 
 
-def _state(value: Mapping[str, Any]) -> tuple[int, int, dict[str, Any]]:
-    stock = _int(value.get("stock"), "stock")
-    version = _int(value.get("version"), "version")
-    holds = value.get("holds")
-    if holds is None:
-        holds = {}
-    elif not isinstance(holds, dict):
-        raise ValueError("stock entry: 'holds' is not an object")
-    return stock, version, holds
+def _object(value: Mapping[str, Any], field: str) -> dict[str, Any]:
+    found = value.get(field)
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise ValueError(f"stock entry: {field!r} is not an object")
+    return found
 
 
-def _with(value: Mapping[str, Any], stock: int, version: int, holds: dict[str, Any]) -> Value:
-    """A new entry (the input is never mutated); ``holds`` left out when empty."""
-    new = {k: v for k, v in value.items() if k != "holds"}
-    new["stock"], new["version"] = stock, version
+@dataclass(frozen=True)
+class _State:
+    """The stock part of an entry, validated (the input's own dicts: never mutate them)."""
+
+    stock: int
+    version: int
+    holds: dict[str, Any]
+    returns: dict[str, Any]
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any]) -> "_State":
+        return cls(_int(value.get("stock"), "stock"), _int(value.get("version"), "version"),
+                   _object(value, "holds"), _object(value, "returns"))
+
+    def hold(self, order_id: str) -> tuple[int, str] | None:
+        """(qty, attempt) of ``order_id``'s hold; a hold without ``by`` is attempt ``""``."""
+        found = self.holds.get(order_id)
+        if found is None:
+            return None
+        if not isinstance(found, dict):
+            raise ValueError(f"stock entry: hold {order_id!r} is not an object")
+        by = found.get("by", "")
+        if not isinstance(by, str):
+            raise ValueError(f"stock entry: hold {order_id!r} has a 'by' that is not a string: {by!r}")
+        return _int(found.get("qty"), "qty"), by
+
+    def returned(self, order_id: str) -> int | None:
+        """The qty of ``order_id``'s return marker."""
+        found = self.returns.get(order_id)
+        if found is None:
+            return None
+        if not isinstance(found, dict):
+            raise ValueError(f"stock entry: return {order_id!r} is not an object")
+        return _int(found.get("qty"), "qty")
+
+
+def _changed(value: Mapping[str, Any], state: _State, stock: int, holds: dict[str, Any],
+             returns: dict[str, Any], request_id: str, changed_at: str) -> Value:
+    """The new entry after a change (the input is never mutated): version + 1, ``_meta``
+    of this step, ``holds`` / ``returns`` left out when empty, every other field kept."""
+    new = {k: v for k, v in value.items() if k not in ("holds", "returns")}
+    new["stock"], new["version"] = stock, state.version + 1
     if holds:
         new["holds"] = holds
-    return new
+    if returns:
+        new["returns"] = returns
+    return stamped(new, request_id, changed_at)
 
 
-def _held(holds: Mapping[str, Any], order_id: str) -> int | None:
-    hold = holds.get(order_id)
-    if hold is None:
-        return None
-    if not isinstance(hold, dict):
-        raise ValueError(f"stock entry: hold {order_id!r} is not an object")
-    return _int(hold.get("qty"), "qty")
+def _without(objects: Mapping[str, Any], order_id: str) -> dict[str, Any]:
+    return {k: v for k, v in objects.items() if k != order_id}
 
 
 def _check_order_id(order_id: str) -> None:
@@ -121,47 +209,149 @@ def _check_order_id(order_id: str) -> None:
         raise ValueError("order id must be a non-empty string")
 
 
-def hold(value: Value | None, order_id: str, qty: int, now_ms: int) -> tuple[Value | None, StockAnswer]:
-    """Hold ``qty`` for ``order_id``, once; returns (new value or None when unchanged, answer)."""
+def _check_common(order_id: str, attempt: str, request_id: str, changed_at: str) -> None:
+    """The common wire fields, checked as the Java processors check them."""
     _check_order_id(order_id)
+    if not isinstance(attempt, str):
+        raise ValueError(f"attempt must be a string, got {attempt!r}")
+    if not isinstance(request_id, str):
+        raise ValueError(f"request id must be a string, got {request_id!r}")
+    if not isinstance(changed_at, str) or not _CHANGED_AT.fullmatch(changed_at):
+        raise ValueError(f"changed_at must be ISO-8601 UTC with milliseconds, got {changed_at!r}")
+
+
+def _check_qty(qty: int, now_ms: int) -> None:
     if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
         raise ValueError(f"qty must be a positive integer, got {qty!r}")
+    if isinstance(now_ms, bool) or not isinstance(now_ms, int):
+        raise ValueError(f"now_ms must be an integer, got {now_ms!r}")
+
+
+def hold(value: Value | None, order_id: str, attempt: str, qty: int, now_ms: int,
+         request_id: str, changed_at: str) -> tuple[Value | None, StockAnswer]:
+    """Hold ``qty`` for ``order_id`` by ``attempt``, once; returns (new value or None when
+    unchanged, answer)."""
+    _check_common(order_id, attempt, request_id, changed_at)
+    _check_qty(qty, now_ms)
     if value is None:
         return None, StockAnswer("missing")
-    stock, version, holds = _state(value)
-    held = _held(holds, order_id)
-    if held is not None:
-        return None, StockAnswer("held", stock, held)
-    if stock < qty:
-        return None, StockAnswer("short", stock)
-    new_holds = {**holds, order_id: {"at": now_ms, "qty": qty}}
-    return _with(value, stock - qty, version + 1, new_holds), StockAnswer("held", stock - qty, qty)
+    state = _State.of(value)
+    existing = state.hold(order_id)
+    if existing is not None:
+        held, by = existing
+        if by == attempt:
+            return None, StockAnswer("held", state.stock, held)
+        return None, StockAnswer("busy", state.stock)
+    if state.stock < qty:
+        return None, StockAnswer("short", state.stock)
+    holds = {**state.holds, order_id: {"at": now_ms, "by": attempt, "qty": qty}}
+    new = _changed(value, state, state.stock - qty, holds, state.returns, request_id, changed_at)
+    return new, StockAnswer("held", state.stock - qty, qty)
 
 
-def release(value: Value | None, order_id: str) -> tuple[Value | None, StockAnswer]:
-    """Give ``order_id``'s hold back to the available stock, exactly once."""
-    _check_order_id(order_id)
+def _taken(value: Value | None, order_id: str, attempt: str, request_id: str,
+           changed_at: str) -> tuple[_State | None, int | None]:
+    """(state, qty of the hold ``attempt`` took for ``order_id``, or None)."""
+    _check_common(order_id, attempt, request_id, changed_at)
+    if value is None:
+        return None, None
+    state = _State.of(value)
+    existing = state.hold(order_id)
+    if existing is None or existing[1] != attempt:
+        return state, None
+    return state, existing[0]
+
+
+def release(value: Value | None, order_id: str, attempt: str, request_id: str,
+            changed_at: str) -> tuple[Value | None, StockAnswer]:
+    """Give the hold ``attempt`` took for ``order_id`` back to the available stock, once."""
+    state, held = _taken(value, order_id, attempt, request_id, changed_at)
+    if state is None:
+        return None, StockAnswer("absent")
+    if held is None:
+        return None, StockAnswer("absent", state.stock)
+    new = _changed(value, state, state.stock + held, _without(state.holds, order_id), state.returns,  # type: ignore[arg-type]
+                   request_id, changed_at)
+    return new, StockAnswer("released", state.stock + held, held)
+
+
+def settle(value: Value | None, order_id: str, attempt: str, request_id: str,
+           changed_at: str) -> tuple[Value | None, StockAnswer]:
+    """Turn the hold ``attempt`` took for ``order_id`` into a sale: the hold goes, available
+    stays reduced."""
+    state, held = _taken(value, order_id, attempt, request_id, changed_at)
+    if state is None:
+        return None, StockAnswer("absent")
+    if held is None:
+        return None, StockAnswer("absent", state.stock)
+    new = _changed(value, state, state.stock, _without(state.holds, order_id), state.returns,  # type: ignore[arg-type]
+                   request_id, changed_at)
+    return new, StockAnswer("settled", state.stock, held)
+
+
+def return_stock(value: Value | None, order_id: str, qty: int, now_ms: int, request_id: str,
+                 changed_at: str) -> tuple[Value | None, StockAnswer]:
+    """Give ``qty`` of ``order_id``'s sold stock back, exactly once (a repeat answers the
+    first return's qty and changes nothing)."""
+    _check_common(order_id, "", request_id, changed_at)
+    _check_qty(qty, now_ms)
+    if value is None:
+        return None, StockAnswer("missing")
+    state = _State.of(value)
+    done = state.returned(order_id)
+    if done is not None:
+        return None, StockAnswer("returned", state.stock, done)
+    returns = {**state.returns, order_id: {"at": now_ms, "qty": qty}}
+    new = _changed(value, state, state.stock + qty, state.holds, returns, request_id, changed_at)
+    return new, StockAnswer("returned", state.stock + qty, qty)
+
+
+def forget(value: Value | None, order_id: str, request_id: str,
+           changed_at: str) -> tuple[Value | None, StockAnswer]:
+    """Drop ``order_id``'s return marker (the stock stays; a later return would count again)."""
+    _check_common(order_id, "", request_id, changed_at)
     if value is None:
         return None, StockAnswer("absent")
-    stock, version, holds = _state(value)
-    held = _held(holds, order_id)
-    if held is None:
-        return None, StockAnswer("absent", stock)
-    rest = {k: v for k, v in holds.items() if k != order_id}
-    return _with(value, stock + held, version + 1, rest), StockAnswer("released", stock + held, held)
+    state = _State.of(value)
+    done = state.returned(order_id)
+    if done is None:
+        return None, StockAnswer("absent", state.stock)
+    new = _changed(value, state, state.stock, state.holds, _without(state.returns, order_id),
+                   request_id, changed_at)
+    return new, StockAnswer("forgot", state.stock, done)
 
 
-def settle(value: Value | None, order_id: str) -> tuple[Value | None, StockAnswer]:
-    """Turn ``order_id``'s hold into a sale: the hold goes, available stays reduced."""
-    _check_order_id(order_id)
+# ---- for the reaper ---------------------------------------------------------------------------
+def _at(entry: Any, what: str) -> int:
+    if not isinstance(entry, dict):
+        raise ValueError(f"stock entry: {what} is not an object")
+    return _int(entry.get("at"), "at")
+
+
+def stale_holds(value: Mapping[str, Any] | None, older_than_ms: int) -> list[tuple[str, str, int]]:
+    """``(order_id, attempt, at)`` of every hold taken before ``older_than_ms`` (``at`` <
+    it), oldest first (then by order id); a hold without ``by`` has attempt ``""``. The
+    reaper settles (order stored) or releases (order absent) each with that attempt."""
     if value is None:
-        return None, StockAnswer("absent")
-    stock, version, holds = _state(value)
-    held = _held(holds, order_id)
-    if held is None:
-        return None, StockAnswer("absent", stock)
-    rest = {k: v for k, v in holds.items() if k != order_id}
-    return _with(value, stock, version + 1, rest), StockAnswer("settled", stock, held)
+        return []
+    state = _State.of(value)
+    found = []
+    for order_id, entry in state.holds.items():
+        at = _at(entry, f"hold {order_id!r}")
+        if at < older_than_ms:
+            _, by = state.hold(order_id)  # type: ignore[misc]
+            found.append((order_id, by, at))
+    return sorted(found, key=lambda h: (h[2], h[0]))
+
+
+def stale_returns(value: Mapping[str, Any] | None, older_than_ms: int) -> list[str]:
+    """Order ids of the return markers written before ``older_than_ms`` (``at`` < it), oldest
+    first (then by order id): the ones the reaper may :func:`forget`."""
+    if value is None:
+        return []
+    state = _State.of(value)
+    found = [(_at(entry, f"return {order_id!r}"), order_id) for order_id, entry in state.returns.items()]
+    return [order_id for at, order_id in sorted(found) if at < older_than_ms]
 
 
 # ---- the wire side: what execute_on_key sends -------------------------------------------------
@@ -188,10 +378,21 @@ class MemberProcessor(IdentifiedDataSerializable):
 
 
 class StockProcessor(MemberProcessor):
-    """Base of the stock processors: ``order_id`` on the wire, :meth:`apply` in-process."""
+    """Base of the stock processors: the common wire fields (``order_id``, ``attempt``,
+    ``request_id``, ``changed_at``, in this order), :meth:`apply` in-process.
 
-    def __init__(self, order_id: str = "") -> None:
+    An empty ``changed_at`` is the client's clock now (:func:`~grid_config.events.utc_now_iso`),
+    fixed here once: the member and its backup run the step with this value. Every argument
+    has a default only so that the client's serializer can create an empty instance to read
+    into; a processor to run needs its real values.
+    """
+
+    def __init__(self, order_id: str = "", attempt: str = "", request_id: str = "",
+                 changed_at: str = "") -> None:
         self.order_id = order_id
+        self.attempt = attempt
+        self.request_id = request_id
+        self.changed_at = changed_at or utc_now_iso()
 
     def apply(self, value: Value | None) -> tuple[Value | None, StockAnswer]:
         """The in-process counterpart of the Java ``process``."""
@@ -199,23 +400,22 @@ class StockProcessor(MemberProcessor):
 
     def write_data(self, out: ObjectDataOutput) -> None:
         out.write_string(self.order_id)
+        out.write_string(self.attempt)
+        out.write_string(self.request_id)
+        out.write_string(self.changed_at)
 
     def read_data(self, inp: ObjectDataInput) -> None:
         self.order_id = inp.read_string()
+        self.attempt = inp.read_string()
+        self.request_id = inp.read_string()
+        self.changed_at = inp.read_string()
 
 
-class StockHold(StockProcessor):
-    """``io.spacegrid.member.StockHold``: see :func:`hold`."""
+class _Quantified(StockProcessor):
+    """A stock processor with ``qty`` and ``now_ms`` after the common fields."""
 
-    CLASS_ID = STOCK_HOLD
-
-    def __init__(self, order_id: str = "", qty: int = 0, now_ms: int = 0) -> None:
-        super().__init__(order_id)
-        self.qty = qty
-        self.now_ms = now_ms
-
-    def apply(self, value: Value | None) -> tuple[Value | None, StockAnswer]:
-        return hold(value, self.order_id, self.qty, self.now_ms)
+    qty: int
+    now_ms: int
 
     def write_data(self, out: ObjectDataOutput) -> None:
         super().write_data(out)
@@ -228,13 +428,31 @@ class StockHold(StockProcessor):
         self.now_ms = inp.read_long()
 
 
+class StockHold(_Quantified):
+    """``io.spacegrid.member.StockHold``: see :func:`hold`."""
+
+    CLASS_ID = STOCK_HOLD
+
+    def __init__(self, order_id: str = "", attempt: str = "", qty: int = 0, now_ms: int = 0,
+                 request_id: str = "", changed_at: str = "") -> None:
+        super().__init__(order_id, attempt, request_id, changed_at)
+        self.qty = qty
+        self.now_ms = now_ms
+
+    def apply(self, value: Value | None) -> tuple[Value | None, StockAnswer]:
+        return hold(value, self.order_id, self.attempt, self.qty, self.now_ms, self.request_id, self.changed_at)
+
+
 class StockRelease(StockProcessor):
     """``io.spacegrid.member.StockRelease``: see :func:`release`."""
 
     CLASS_ID = STOCK_RELEASE
 
+    def __init__(self, order_id: str = "", attempt: str = "", request_id: str = "", changed_at: str = "") -> None:
+        super().__init__(order_id, attempt, request_id, changed_at)
+
     def apply(self, value: Value | None) -> tuple[Value | None, StockAnswer]:
-        return release(value, self.order_id)
+        return release(value, self.order_id, self.attempt, self.request_id, self.changed_at)
 
 
 class StockSettle(StockProcessor):
@@ -242,8 +460,39 @@ class StockSettle(StockProcessor):
 
     CLASS_ID = STOCK_SETTLE
 
+    def __init__(self, order_id: str = "", attempt: str = "", request_id: str = "", changed_at: str = "") -> None:
+        super().__init__(order_id, attempt, request_id, changed_at)
+
     def apply(self, value: Value | None) -> tuple[Value | None, StockAnswer]:
-        return settle(value, self.order_id)
+        return settle(value, self.order_id, self.attempt, self.request_id, self.changed_at)
+
+
+class StockReturn(_Quantified):
+    """``io.spacegrid.member.StockReturn``: see :func:`return_stock` (``attempt`` is sent
+    empty; returns are scoped to the order only)."""
+
+    CLASS_ID = STOCK_RETURN
+
+    def __init__(self, order_id: str = "", qty: int = 0, now_ms: int = 0, request_id: str = "",
+                 changed_at: str = "") -> None:
+        super().__init__(order_id, "", request_id, changed_at)
+        self.qty = qty
+        self.now_ms = now_ms
+
+    def apply(self, value: Value | None) -> tuple[Value | None, StockAnswer]:
+        return return_stock(value, self.order_id, self.qty, self.now_ms, self.request_id, self.changed_at)
+
+
+class StockForget(StockProcessor):
+    """``io.spacegrid.member.StockForget``: see :func:`forget` (``attempt`` is sent empty)."""
+
+    CLASS_ID = STOCK_FORGET
+
+    def __init__(self, order_id: str = "", request_id: str = "", changed_at: str = "") -> None:
+        super().__init__(order_id, "", request_id, changed_at)
+
+    def apply(self, value: Value | None) -> tuple[Value | None, StockAnswer]:
+        return forget(value, self.order_id, self.request_id, self.changed_at)
 
 
 def data_serializable_factories() -> dict[int, dict[int, type[IdentifiedDataSerializable]]]:
@@ -253,5 +502,6 @@ def data_serializable_factories() -> dict[int, dict[int, type[IdentifiedDataSeri
     ids 4 and 5) included."""
     from grid_config.credit_processors import CreditsGive, CreditsTake  # imports this module
 
-    classes: tuple[type[Any], ...] = (StockHold, StockRelease, StockSettle, CreditsTake, CreditsGive)
+    classes: tuple[type[Any], ...] = (StockHold, StockRelease, StockSettle, CreditsTake, CreditsGive,
+                                      StockReturn, StockForget)
     return {FACTORY_ID: {c.CLASS_ID: c for c in classes}}
