@@ -87,7 +87,8 @@ class StockProcessorContract:
         assert await space.run(PID, StockHold("o-1", "a1", 3, NOW, "r-1", T0)) == StockAnswer("short", available=2)
         assert await space.get(PID) == {"stock": 2, "version": 4}
         # exactly what is left can still be held
-        assert await space.run(PID, StockHold("o-2", "a1", 2, NOW, "r-2", T0)) == StockAnswer("held", available=0, qty=2)
+        assert (await space.run(PID, StockHold("o-2", "a1", 2, NOW, "r-2", T0))
+                == StockAnswer("held", available=0, qty=2))
         assert await space.run(PID, StockHold("o-3", "a1", 1, NOW, "r-3", T0)) == StockAnswer("short", available=0)
         assert (await space.get(PID))["stock"] == 0  # type: ignore[index]
 
@@ -102,7 +103,8 @@ class StockProcessorContract:
                          "_meta": meta("r-3", T1)}
         assert await space.run(PID, StockRelease("o-1", "a1", "r-4", T1)) == StockAnswer("absent", available=9)
         assert await space.get(PID) == after
-        assert await space.run(PID, StockRelease("o-2", "a2", "r-5", T1)) == StockAnswer("released", available=10, qty=1)
+        assert (await space.run(PID, StockRelease("o-2", "a2", "r-5", T1))
+                == StockAnswer("released", available=10, qty=1))
         # the last hold gone: the entry is back to the shape without holds
         assert await space.get(PID) == {"stock": 10, "version": 5, "_meta": meta("r-5", T1)}
 
@@ -128,7 +130,8 @@ class StockProcessorContract:
                      StockRelease("o-1", "", "r-4", T1), StockSettle("o-1", "", "r-5", T1)):
             assert await space.run(PID, step) == StockAnswer("absent", available=6)
         assert await space.get(PID) == before
-        assert await space.run(PID, StockRelease("o-1", "a1", "r-6", T1)) == StockAnswer("released", available=10, qty=4)
+        assert (await space.run(PID, StockRelease("o-1", "a1", "r-6", T1))
+                == StockAnswer("released", available=10, qty=4))
 
     async def test_release_or_settle_without_a_hold_is_absent(self, space: StockSpace) -> None:
         await space.seed(PID, {"stock": 3, "version": 7})
@@ -150,7 +153,8 @@ class StockProcessorContract:
     # ---- return and forget -----------------------------------------------------------------
     async def test_return_gives_stock_back_exactly_once(self, space: StockSpace) -> None:
         await space.seed(PID, {"stock": 4, "version": 3})
-        assert await space.run(PID, StockReturn("o-1", 2, NOW, "r-c1", T0)) == StockAnswer("returned", available=6, qty=2)
+        assert (await space.run(PID, StockReturn("o-1", 2, NOW, "r-c1", T0))
+                == StockAnswer("returned", available=6, qty=2))
         after = await space.get(PID)
         assert after == {"stock": 6, "version": 4, "returns": {"o-1": {"at": NOW, "qty": 2}}, "_meta": meta("r-c1")}
         # a repeated cancel, even with another quantity, clock and request: the first answer's
@@ -159,14 +163,16 @@ class StockProcessorContract:
         assert repeat == StockAnswer("returned", available=6, qty=2)
         assert await space.get(PID) == after
         # another order's return is its own
-        assert await space.run(PID, StockReturn("o-2", 1, NOW + 2, "r-c3", T1)) == StockAnswer("returned", available=7, qty=1)
+        assert (await space.run(PID, StockReturn("o-2", 1, NOW + 2, "r-c3", T1))
+                == StockAnswer("returned", available=7, qty=1))
         assert await space.get(PID) == {"stock": 7, "version": 5, "_meta": meta("r-c3", T1),
                                         "returns": {"o-1": {"at": NOW, "qty": 2}, "o-2": {"at": NOW + 2, "qty": 1}}}
 
     async def test_return_leaves_holds_alone(self, space: StockSpace) -> None:
         await space.seed(PID, {"stock": 5, "version": 1})
         await space.run(PID, StockHold("o-1", "a1", 2, NOW, "r-1", T0))
-        assert await space.run(PID, StockReturn("o-1", 3, NOW, "r-2", T0)) == StockAnswer("returned", available=6, qty=3)
+        assert (await space.run(PID, StockReturn("o-1", 3, NOW, "r-2", T0))
+                == StockAnswer("returned", available=6, qty=3))
         assert await space.get(PID) == {"stock": 6, "version": 3, "_meta": meta("r-2"),
                                         "holds": {"o-1": {"at": NOW, "by": "a1", "qty": 2}},
                                         "returns": {"o-1": {"at": NOW, "qty": 3}}}
@@ -182,7 +188,8 @@ class StockProcessorContract:
         assert await space.run(PID, StockForget("never", "r-4", T1)) == StockAnswer("absent", available=6)
         assert await space.get(PID) == forgotten
         # the marker is what makes a return once: without it a return counts again
-        assert await space.run(PID, StockReturn("o-1", 2, NOW, "r-5", T1)) == StockAnswer("returned", available=8, qty=2)
+        assert (await space.run(PID, StockReturn("o-1", 2, NOW, "r-5", T1))
+                == StockAnswer("returned", available=8, qty=2))
 
     async def test_missing_entry_is_never_created(self, space: StockSpace) -> None:
         assert await space.run("404", StockHold("o-1", "a1", 1, NOW, "r", T0)) == StockAnswer("missing")

@@ -89,7 +89,8 @@ async def test_stored_values_and_answers_are_byte_identical_to_python(map_space:
     """Java's JSON equals orjson's: key order by code point, escapes, raw non-ASCII, numbers,
     in the entry (holds, returns, _meta included) and in the answers."""
     value = {"stock": 100, "version": 1, "price": 12.5, "big": 12345678901234567, "neg": -3,
-             "exp": 1e300, "text": "tab\t nl\n é \u2028 \x7f \x01 😀", "empty": {}, "list": [3, {"z": None, "y": True}]}
+             "exp": 1e300, "text": "tab\t nl\n é \u2028 \x7f \x01 😀", "empty": {},
+             "list": [3, {"z": None, "y": True}]}
     await map_space.seed(PID, value)
     order_ids = ["b", "a", "B", "_x", "é", "z\u00ff", "😀", "\uffff", 'quote"back\\slash', "ctl\x1f\b\f\r"]
     expected = value

@@ -80,7 +80,8 @@ def test_functions_never_mutate_their_input() -> None:
 
 
 def test_no_op_returns_no_new_value() -> None:
-    value = {"stock": 1, "version": 1, "holds": {"a": {"qty": 1, "at": 1, "by": "x"}}, "returns": {"c": {"qty": 1, "at": 1}}}
+    value = {"stock": 1, "version": 1, "holds": {"a": {"qty": 1, "at": 1, "by": "x"}},
+             "returns": {"c": {"qty": 1, "at": 1}}}
     assert hold(value, "a", "x", 1, NOW, *STAMP)[0] is None  # repeat
     assert hold(value, "a", "y", 1, NOW, *STAMP)[0] is None  # busy
     assert hold(value, "b", "x", 2, NOW, *STAMP)[0] is None  # short

@@ -71,7 +71,8 @@ final class StockState {
         if (by != null && !by.isString()) {
             throw new IllegalStateException("stock entry: hold " + orderId + " has a 'by' that is not a string");
         }
-        return new Hold(requireLong(hold.asObject(), QTY, "stock entry: hold " + orderId), by == null ? "" : by.asString());
+        long qty = requireLong(hold.asObject(), QTY, "stock entry: hold " + orderId);
+        return new Hold(qty, by == null ? "" : by.asString());
     }
 
     void addHold(String orderId, String by, long qty, long atMs) {
