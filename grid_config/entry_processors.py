@@ -180,6 +180,19 @@ class _State:
             raise ValueError(f"stock entry: hold {order_id!r} has a 'by' that is not a string: {by!r}")
         return _int(found.get("qty"), "qty"), by
 
+    def attempt_of(self, order_id: str) -> str:
+        """The attempt that took ``order_id``'s hold (which must exist)."""
+        found = self.hold(order_id)
+        if found is None:
+            raise KeyError(order_id)
+        return found[1]
+
+    def taken(self, order_id: str, attempt: str) -> int | None:
+        """The qty of ``order_id``'s hold if ``attempt`` took it (else None: no hold, or
+        another attempt's)."""
+        found = self.hold(order_id)
+        return found[0] if found is not None and found[1] == attempt else None
+
     def returned(self, order_id: str) -> int | None:
         """The qty of ``order_id``'s return marker."""
         found = self.returns.get(order_id)
@@ -252,28 +265,17 @@ def hold(value: Value | None, order_id: str, attempt: str, qty: int, now_ms: int
     return new, StockAnswer("held", state.stock - qty, qty)
 
 
-def _taken(value: Value | None, order_id: str, attempt: str, request_id: str,
-           changed_at: str) -> tuple[_State | None, int | None]:
-    """(state, qty of the hold ``attempt`` took for ``order_id``, or None)."""
-    _check_common(order_id, attempt, request_id, changed_at)
-    if value is None:
-        return None, None
-    state = _State.of(value)
-    existing = state.hold(order_id)
-    if existing is None or existing[1] != attempt:
-        return state, None
-    return state, existing[0]
-
-
 def release(value: Value | None, order_id: str, attempt: str, request_id: str,
             changed_at: str) -> tuple[Value | None, StockAnswer]:
     """Give the hold ``attempt`` took for ``order_id`` back to the available stock, once."""
-    state, held = _taken(value, order_id, attempt, request_id, changed_at)
-    if state is None:
+    _check_common(order_id, attempt, request_id, changed_at)
+    if value is None:
         return None, StockAnswer("absent")
+    state = _State.of(value)
+    held = state.taken(order_id, attempt)
     if held is None:
         return None, StockAnswer("absent", state.stock)
-    new = _changed(value, state, state.stock + held, _without(state.holds, order_id), state.returns,  # type: ignore[arg-type]
+    new = _changed(value, state, state.stock + held, _without(state.holds, order_id), state.returns,
                    request_id, changed_at)
     return new, StockAnswer("released", state.stock + held, held)
 
@@ -282,12 +284,14 @@ def settle(value: Value | None, order_id: str, attempt: str, request_id: str,
            changed_at: str) -> tuple[Value | None, StockAnswer]:
     """Turn the hold ``attempt`` took for ``order_id`` into a sale: the hold goes, available
     stays reduced."""
-    state, held = _taken(value, order_id, attempt, request_id, changed_at)
-    if state is None:
+    _check_common(order_id, attempt, request_id, changed_at)
+    if value is None:
         return None, StockAnswer("absent")
+    state = _State.of(value)
+    held = state.taken(order_id, attempt)
     if held is None:
         return None, StockAnswer("absent", state.stock)
-    new = _changed(value, state, state.stock, _without(state.holds, order_id), state.returns,  # type: ignore[arg-type]
+    new = _changed(value, state, state.stock, _without(state.holds, order_id), state.returns,
                    request_id, changed_at)
     return new, StockAnswer("settled", state.stock, held)
 
@@ -338,12 +342,11 @@ def stale_holds(value: Mapping[str, Any] | None, older_than_ms: int) -> list[tup
     if value is None:
         return []
     state = _State.of(value)
-    found = []
+    found: list[tuple[str, str, int]] = []
     for order_id, entry in state.holds.items():
         at = _at(entry, f"hold {order_id!r}")
         if at < older_than_ms:
-            _, by = state.hold(order_id)  # type: ignore[misc]
-            found.append((order_id, by, at))
+            found.append((order_id, state.attempt_of(order_id), at))
     return sorted(found, key=lambda h: (h[2], h[0]))
 
 

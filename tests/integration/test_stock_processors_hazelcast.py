@@ -9,10 +9,20 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from grid_config.entry_processors import StockAnswer, StockHold, StockProcessor, StockRelease, StockSettle, hold
-from grid_config.hazelcast_grid import _decode, _encode
+from grid_config.entry_processors import (
+    StockAnswer,
+    StockForget,
+    StockHold,
+    StockProcessor,
+    StockRelease,
+    StockReturn,
+    StockSettle,
+    hold,
+    return_stock,
+)
+from grid_config.hazelcast_grid import _encode, _load
 from tools.local.stack import LocalStack
-from tests.contract.stock_processor_contract import NOW, PID, StockProcessorContract
+from tests.contract.stock_processor_contract import NOW, PID, T0, T1, StockProcessorContract
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +36,8 @@ async def _client(members: list[str], cluster_name: str) -> Any:
 
 
 class MapSpace:
-    """A products map on the cluster, written and read in the Python adapter's encoding."""
+    """A products map on the cluster, written and read in the Python adapter's encoding
+    (read as stored: the ``_meta`` stamp kept, the sort key dropped)."""
 
     def __init__(self, client: Any, map_name: str) -> None:
         self.client = client
@@ -41,7 +52,7 @@ class MapSpace:
         await self.map.set(product_id, _encode(product_id, value))
 
     async def get(self, product_id: str) -> dict[str, Any] | None:
-        return _decode(await self.map.get(product_id))
+        return _load(await self.map.get(product_id))
 
     async def raw(self, product_id: str) -> str | None:
         stored = await self.map.get(product_id)
@@ -75,34 +86,49 @@ def canonical(product_id: str, value: dict[str, Any]) -> str:
 
 
 async def test_stored_values_and_answers_are_byte_identical_to_python(map_space: MapSpace) -> None:
-    """Java's JSON equals orjson's: key order by code point, escapes, raw non-ASCII, numbers."""
+    """Java's JSON equals orjson's: key order by code point, escapes, raw non-ASCII, numbers,
+    in the entry (holds, returns, _meta included) and in the answers."""
     value = {"stock": 100, "version": 1, "price": 12.5, "big": 12345678901234567, "neg": -3,
-             "exp": 1e300, "text": "tab\t nl\n é \u2028 \x7f \x01 😀", "empty": {}, "list": [3, {"z": None, "y": True}]}
+             "exp": 1e300, "text": "tab\t nl\n é \u2028 \x7f \x01 😀", "empty": {},
+             "list": [3, {"z": None, "y": True}]}
     await map_space.seed(PID, value)
     order_ids = ["b", "a", "B", "_x", "é", "z\u00ff", "😀", "\uffff", 'quote"back\\slash', "ctl\x1f\b\f\r"]
     expected = value
     for i, order_id in enumerate(order_ids):
-        expected, answer = hold(expected, order_id, i + 1, NOW + i)  # type: ignore[assignment]
-        assert await map_space.run_raw(PID, StockHold(order_id, i + 1, NOW + i)) == answer.to_json()
+        attempt, request_id = f"att-{order_id}-\u2028", f"req-{i}-é\x00"
+        expected, answer = hold(expected, order_id, attempt, i + 1, NOW + i, request_id, T0)  # type: ignore[assignment]
+        got = await map_space.run_raw(PID, StockHold(order_id, attempt, i + 1, NOW + i, request_id, T0))
+        assert got == answer.to_json()
+        expected, answer = return_stock(expected, order_id, i + 2, NOW - i, request_id, T1)  # type: ignore[assignment]
+        got = await map_space.run_raw(PID, StockReturn(order_id, i + 2, NOW - i, request_id, T1))
+        assert got == answer.to_json()
     assert await map_space.raw(PID) == canonical(PID, expected)
     assert "_sk" in (await map_space.raw(PID) or "")  # the adapter's sort key survives
 
 
 async def test_no_op_leaves_the_entry_untouched(map_space: MapSpace) -> None:
-    """Repeats, refusals and absent holds write nothing: same bytes, same entry version."""
+    """Repeats, refusals and absent holds or markers write nothing: same bytes, same entry
+    version, same last update time."""
     await map_space.seed(PID, {"stock": 5, "version": 1})
-    await map_space.run(PID, StockHold("o-1", 2, NOW))
+    await map_space.run(PID, StockHold("o-1", "a1", 2, NOW, "r-1", T0))
+    await map_space.run(PID, StockReturn("o-8", 1, NOW, "r-2", T0))
     before = await map_space.map.get_entry_view(PID)
     raw_before = await map_space.raw(PID)
     await asyncio.sleep(0.05)  # so a write would show in last_update_time
-    no_ops = [StockHold("o-1", 2, NOW + 5), StockHold("o-2", 9, NOW), StockRelease("o-9"), StockSettle("o-9")]
+    no_ops: list[StockProcessor] = [
+        StockHold("o-1", "a1", 2, NOW + 5, "n", T1), StockHold("o-1", "a2", 1, NOW, "n", T1),
+        StockHold("o-2", "a1", 9, NOW, "n", T1), StockRelease("o-9", "a1", "n", T1), StockSettle("o-9", "a1", "n", T1),
+        StockRelease("o-1", "a2", "n", T1), StockSettle("o-1", "a2", "n", T1), StockReturn("o-8", 3, NOW, "n", T1),
+        StockForget("o-9", "n", T1),
+    ]
     answers = [await map_space.run(PID, p) for p in no_ops]
-    assert [a.outcome for a in answers] == ["held", "short", "absent", "absent"]
+    assert [a.outcome for a in answers] == ["held", "busy", "short", "absent", "absent", "absent", "absent",
+                                            "returned", "absent"]
     after = await map_space.map.get_entry_view(PID)
     assert await map_space.raw(PID) == raw_before
     assert (after.version, after.last_update_time) == (before.version, before.last_update_time)
     # a real change moves both
-    await map_space.run(PID, StockRelease("o-1"))
+    await map_space.run(PID, StockRelease("o-1", "a1", "c", T1))
     changed = await map_space.map.get_entry_view(PID)
     assert changed.version > before.version
 
@@ -113,11 +139,22 @@ async def test_a_malformed_entry_is_refused_unchanged(map_space: MapSpace) -> No
 
     await map_space.map.set("7", HazelcastJsonValue('{"version":1}'))
     with pytest.raises(HazelcastError, match="stock"):
-        await map_space.run("7", StockHold("o-1", 1, NOW))
+        await map_space.run("7", StockHold("o-1", "a1", 1, NOW, "r", T0))
     assert await map_space.raw("7") == '{"version":1}'
+    await map_space.map.set("8", HazelcastJsonValue('{"holds":{"o-1":{"at":1,"by":7,"qty":1}},"stock":1,"version":1}'))
+    with pytest.raises(HazelcastError, match="by"):
+        await map_space.run("8", StockRelease("o-1", "a1", "r", T0))
     await map_space.seed(PID, {"stock": 1, "version": 1})
     with pytest.raises(HazelcastError, match="qty"):
-        await map_space.run(PID, StockHold("o-1", 0, NOW))
+        await map_space.run(PID, StockHold("o-1", "a1", 0, NOW, "r", T0))
+    with pytest.raises(HazelcastError, match="qty"):
+        await map_space.run(PID, StockReturn("o-1", -1, NOW, "r", T0))
+    with pytest.raises(HazelcastError, match="qty"):  # arguments are checked before the entry
+        await map_space.run("404", StockHold("o-1", "a1", 0, NOW, "r", T0))
+    with pytest.raises(HazelcastError, match="changed_at"):
+        await map_space.run(PID, StockForget("o-1", "r", "2026-11-28T10:00:00Z"))
+    with pytest.raises(HazelcastError, match="order id"):
+        await map_space.run(PID, StockSettle("", "a1", "r", T0))
     assert await map_space.get(PID) == {"stock": 1, "version": 1}
 
 
@@ -134,9 +171,15 @@ async def test_backups_hold_every_change_after_a_member_dies(engine_factory: Any
         for k in keys:
             await space.seed(k, {"stock": 5, "version": 1})
             steps: list[StockProcessor] = [
-                StockHold("a", 2, NOW), StockHold("a", 2, NOW), StockHold("b", 9, NOW),  # change, no-op, short
-                StockHold("c", 1, NOW), StockRelease("c"), StockRelease("c"),  # change, change, no-op
-                StockHold("d", 2, NOW), StockSettle("d"), StockSettle("zz"),  # change, change, no-op
+                StockHold("a", "x", 2, NOW, "r1", T0), StockHold("a", "x", 2, NOW, "r2", T1),  # change, no-op
+                StockHold("a", "y", 1, NOW, "r3", T1), StockHold("b", "x", 9, NOW, "r4", T1),  # busy, short
+                StockHold("c", "x", 1, NOW, "r5", T0), StockRelease("c", "x", "r6", T1),  # change, change
+                StockRelease("c", "x", "r7", T1),  # no-op
+                StockHold("d", "x", 2, NOW, "r8", T0), StockSettle("d", "x", "r9", T1),  # change, change
+                StockSettle("zz", "x", "r10", T1),  # no-op
+                StockReturn("d", 2, NOW, "r11", T0), StockReturn("d", 2, NOW, "r12", T1),  # change, no-op
+                StockReturn("e", 1, NOW, "r13", T0), StockForget("e", "r14", T1),  # change, change
+                StockForget("e", "r15", T0),  # no-op
             ]
             value: dict[str, Any] | None = {"stock": 5, "version": 1}
             for step in steps:

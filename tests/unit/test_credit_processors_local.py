@@ -19,7 +19,15 @@ from grid_config.credit_processors import (
     give_credits,
     take_credits,
 )
-from grid_config.entry_processors import FACTORY_ID, STOCK_HOLD, STOCK_RELEASE, STOCK_SETTLE, data_serializable_factories
+from grid_config.entry_processors import (
+    FACTORY_ID,
+    STOCK_FORGET,
+    STOCK_HOLD,
+    STOCK_RELEASE,
+    STOCK_RETURN,
+    STOCK_SETTLE,
+    data_serializable_factories,
+)
 from tests.contract.credit_processor_contract import CreditProcessorContract
 
 pytestmark = pytest.mark.unit
@@ -102,10 +110,12 @@ def test_class_ids_match_the_java_factory() -> None:
     java = (Path(grid_config.__file__).parent / "member/src/main/java/io/spacegrid/member/MemberFactory.java").read_text()
     java_ids = {name: int(v) for name, v in re.findall(r"public static final int (\w+) = (\d+);", java)}
     assert java_ids == {"FACTORY_ID": FACTORY_ID, "STOCK_HOLD": STOCK_HOLD, "STOCK_RELEASE": STOCK_RELEASE,
-                        "STOCK_SETTLE": STOCK_SETTLE, "CREDITS_TAKE": CREDITS_TAKE, "CREDITS_GIVE": CREDITS_GIVE}
+                        "STOCK_SETTLE": STOCK_SETTLE, "CREDITS_TAKE": CREDITS_TAKE, "CREDITS_GIVE": CREDITS_GIVE,
+                        "STOCK_RETURN": STOCK_RETURN, "STOCK_FORGET": STOCK_FORGET}
     factories = data_serializable_factories()[FACTORY_ID]
     assert {i: c.__name__ for i, c in factories.items()} == {
-        1: "StockHold", 2: "StockRelease", 3: "StockSettle", 4: "CreditsTake", 5: "CreditsGive"}
+        1: "StockHold", 2: "StockRelease", 3: "StockSettle", 4: "CreditsTake", 5: "CreditsGive",
+        6: "StockReturn", 7: "StockForget"}
 
 
 @pytest.mark.parametrize("processor", [CreditsTake(3, 128), CreditsGive(2**62, 64)])

@@ -17,6 +17,8 @@ public final class MemberFactory implements DataSerializableFactory {
     public static final int STOCK_SETTLE = 3;
     public static final int CREDITS_TAKE = 4;
     public static final int CREDITS_GIVE = 5;
+    public static final int STOCK_RETURN = 6;
+    public static final int STOCK_FORGET = 7;
 
     @Override
     public IdentifiedDataSerializable create(int classId) {
@@ -26,6 +28,8 @@ public final class MemberFactory implements DataSerializableFactory {
             case STOCK_SETTLE -> new StockSettle();
             case CREDITS_TAKE -> new CreditsTake();
             case CREDITS_GIVE -> new CreditsGive();
+            case STOCK_RETURN -> new StockReturn();
+            case STOCK_FORGET -> new StockForget();
             default -> null; // Hazelcast reports an unknown class id itself
         };
     }

@@ -1,9 +1,10 @@
 package io.spacegrid.member;
 
 /**
- * {@code release(order_id)}: give a hold back, exactly once. If the hold exists, available +=
- * its qty, the hold is removed, version += 1, "released" with that qty; else nothing
- * changes, "absent" (also when the key has no entry).
+ * {@code release(order_id, attempt)}: give a hold back, exactly once. If the order's hold
+ * exists and this attempt took it, available += its qty, the hold is removed, "released" with
+ * that qty; else nothing changes, "absent" (also when another attempt took the hold: a
+ * duplicate request never gives back stock it did not take; and when the key has no entry).
  */
 public final class StockRelease extends StockProcessor {
 
@@ -12,20 +13,19 @@ public final class StockRelease extends StockProcessor {
     public StockRelease() {
     }
 
-    public StockRelease(String orderId) {
-        super(orderId);
+    public StockRelease(String orderId, String attempt, String requestId, String changedAt) {
+        super(orderId, attempt, requestId, changedAt);
     }
 
     @Override
     Step apply(StockState s) {
-        long held = s.heldQty(orderId);
-        if (held < 0) {
+        StockState.Hold existing = s.hold(orderId);
+        if (existing == null || !existing.by().equals(attempt)) {
             return new Step(answer("absent", s.stock, NONE), false);
         }
-        s.stock += held;
-        s.version += 1;
+        s.stock = Math.addExact(s.stock, existing.qty());
         s.removeHold(orderId);
-        return new Step(answer("released", s.stock, held), true);
+        return new Step(answer("released", s.stock, existing.qty()), true);
     }
 
     @Override

@@ -1,9 +1,10 @@
 package io.spacegrid.member;
 
 /**
- * {@code settle(order_id)}: the order is committed, so its hold becomes a sale. If the hold
- * exists it is removed (available stays reduced), version += 1, "settled" with its qty; else
- * nothing changes, "absent" (also when the key has no entry).
+ * {@code settle(order_id, attempt)}: the order is committed, so its hold becomes a sale. If
+ * the order's hold exists and this attempt took it, the hold is removed (available stays
+ * reduced), "settled" with its qty; else nothing changes, "absent" (also when another attempt
+ * took the hold, and when the key has no entry).
  *
  * <p>Why the version bumps although available does not change: the stored value changes
  * (the hold disappears), so the map's event journal records an UPDATED event, and every
@@ -18,19 +19,18 @@ public final class StockSettle extends StockProcessor {
     public StockSettle() {
     }
 
-    public StockSettle(String orderId) {
-        super(orderId);
+    public StockSettle(String orderId, String attempt, String requestId, String changedAt) {
+        super(orderId, attempt, requestId, changedAt);
     }
 
     @Override
     Step apply(StockState s) {
-        long held = s.heldQty(orderId);
-        if (held < 0) {
+        StockState.Hold existing = s.hold(orderId);
+        if (existing == null || !existing.by().equals(attempt)) {
             return new Step(answer("absent", s.stock, NONE), false);
         }
-        s.version += 1;
         s.removeHold(orderId);
-        return new Step(answer("settled", s.stock, held), true);
+        return new Step(answer("settled", s.stock, existing.qty()), true);
     }
 
     @Override
