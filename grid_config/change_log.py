@@ -14,7 +14,7 @@ protocol, :mod:`grid_config.hazelcast_journal`). Which maps are journaled is giv
 grid (default ``Names.journaled_maps``), never named by an adapter. One contract suite
 (``tests/contract/change_log_contract.py``) runs on both.
 
-What appends: every write that changes a journaled map (transaction commit, put,
+What appends: every write that changes a journaled map (put, an entry processor that changed it,
 put_if_absent that stored, replace_if_same that replaced, delete of a present key, each
 key of put_all), one entry each; a write that changes nothing appends nothing. A
 ``put_all`` (the reader's cold start) is journaled too, so it ships again.

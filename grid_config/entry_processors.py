@@ -1,6 +1,6 @@
 """Entry processors: single-key atomic steps that run where the entry lives.
 
-Groundwork for writes without transactions (docs/guarantees.md G5): an order *holds* stock per line
+Writes without transactions (decision 0020, docs/guarantees.md G5): an order *holds* stock per line
 with an idempotent processor, commits with ``put_if_absent``, then *settles* the holds (or
 *releases* them if it gave up); a cancelled order *returns* its sold stock, once. On
 Hazelcast the steps are the Java classes of grid_config/member/ (``io.spacegrid.member``),

@@ -288,7 +288,8 @@ class HazelcastGrid(Grid):
 
     async def delete(self, map_name: str, key: str) -> None:
         await self._take_credit(map_name, key)
-        await self._aio.on_map(map_name, lambda m: m.delete(key))
+        if await self._aio.on_map(map_name, lambda m: m.remove(key)) is None:
+            await self._give_credit(map_name, key)  # nothing was there: nothing journaled
 
     async def put_all(self, map_name: str, entries: Mapping[str, Value]) -> None:
         if not entries:

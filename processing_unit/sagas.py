@@ -11,7 +11,9 @@ the key (:func:`~processing_unit.domain.orders.order_id_for`), so the order's ow
 What a crash leaves behind is finished by the reaper (:mod:`processing_unit.reaper`): a
 hold older than its bound is settled if its order exists with that attempt, else released.
 A placement never commits once its holds are older than half that bound, so the reaper
-never releases the stock of an order that is still about to be written.
+never releases the stock of an order that is still about to be written. A line that is
+short only because of other orders' holds (which may yet be released) is looked at again
+for up to :data:`WAIT_FOR_HOLDS_MS` before the answer is 409: a product sells out exactly.
 
 **Cancelling.** The order's compare-and-set to ``cancelled`` (``restock`` "pending") is the
 commit point; then each line's stock is given back once (keyed by order id), the order
@@ -21,6 +23,9 @@ cancellation whose unit died on the way.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,6 +38,18 @@ from processing_unit.domain import orders
 from processing_unit.errors import Conflict, FieldError, InsufficientStock, InvalidInput
 from processing_unit.retrying import idempotent
 from processing_unit.stock import Stock, failure
+
+
+#: how long a placement waits for other orders' holds to settle or go before answering 409
+WAIT_FOR_HOLDS_MS = 5_000
+
+
+class _WaitForHolds(Exception):
+    """Short only because of other orders' holds, which may yet be released: look again."""
+
+    def __init__(self, short: InsufficientStock) -> None:
+        super().__init__(str(short))
+        self.short = short
 
 
 @dataclass(frozen=True)
@@ -69,20 +86,31 @@ class OrderSagas:
                 return Placed(orders.replayed(first, fingerprint), replayed=True)
         else:
             order_id = await self._grid.new_id()
-        attempt = secrets.token_hex(8)
-        started = now_ms()
         wanted = dict(lines)
-        # read first: bad input (an unknown product) and a visible shortage change nothing
-        products = await self._grid.get_many(self._products, list(wanted))
-        refused = _precheck(products, lines)
-        if refused is not None:
-            raise refused
+        give_up_at = now_ms() + min(WAIT_FOR_HOLDS_MS, self._bound_ms // 3)
+        for round_ in itertools.count():
+            attempt, started = secrets.token_hex(8), now_ms()
+            # read first: bad input (an unknown product) and a shortage change nothing
+            products = await self._grid.get_many(self._products, list(wanted))
+            refused = _precheck(products, lines)
+            if isinstance(refused, _WaitForHolds):
+                refused = refused.short  # short for now: other orders hold the rest
+            elif refused is not None:
+                raise refused  # unknown product, or sold out
+            else:
+                holds = await self._stock.hold(order_id, attempt, wanted, started, request_id)
+                held = [pid for pid, a in holds.items() if isinstance(a, StockAnswer) and a.outcome == "held"]
+                if len(held) == len(wanted):
+                    break
+                await self._stock.release(order_id, attempt, held, request_id)
+                refused = _refusal(holds, lines)
+                if not isinstance(refused, InsufficientStock):
+                    raise refused
+            if now_ms() >= give_up_at:
+                raise refused
+            # other orders' holds may yet be released: look again shortly
+            await asyncio.sleep(random.uniform(0.002, 0.01) * (round_ + 1))
         prices = {pid: p["price_cents"] for pid, p in products.items()}
-        holds = await self._stock.hold(order_id, attempt, wanted, started, request_id)
-        held = [pid for pid, a in holds.items() if isinstance(a, StockAnswer) and a.outcome == "held"]
-        if len(held) < len(wanted):
-            await self._stock.release(order_id, attempt, held, request_id)
-            raise _refusal(holds, lines)
         if now_ms() - started > self._bound_ms // 2:
             # the reaper may release these holds soon: committing now could sell stock twice
             await self._stock.release(order_id, attempt, held, request_id)
@@ -132,7 +160,13 @@ def _precheck(products: Mapping[str, Mapping[str, Any]], lines: Sequence[tuple[s
             [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing],
         )
     short = {pid: products[pid]["stock"] for pid, qty in lines if products[pid]["stock"] < qty}
-    return _short(short, dict(lines)) if short else None
+    if not short:
+        return None
+    refusal = _short(short, dict(lines))
+    held = {pid: sum(h.get("qty", 0) for h in (products[pid].get("holds") or {}).values()) for pid in short}
+    if all(short[pid] + held[pid] >= qty for pid, qty in lines if pid in short):
+        return _WaitForHolds(refusal)
+    return refusal
 
 
 def _short(left: Mapping[str, int], wanted: Mapping[str, int]) -> InsufficientStock:

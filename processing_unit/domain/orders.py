@@ -1,6 +1,6 @@
 """Orders: the order document and its state machine, as pure functions (G5, G6).
 
-An order is placed by a saga in :mod:`processing_unit.placement`; this module says what
+An order is placed by a saga in :mod:`processing_unit.sagas`; this module says what
 the stored order looks like and how each transition changes it:
 placed -> paid -> shipped; placed|paid -> cancelled (its stock given back once, keyed by
 the order id: ``restock`` goes "pending" -> "done").
