@@ -20,9 +20,10 @@ from typing import Any, Awaitable, Callable, Sequence
 import pytest
 
 from grid_config.change_log import ChangeLog, JournalBounds, JournalChange
+from grid_config.entry_processors import StockAnswer, StockHold
 from grid_config.events import META_FIELD, unstamped
 from grid_config.names import Names
-from grid_config.ports import Grid, Tx
+from grid_config.ports import Grid, Value
 from tests.support.eventually import eventually_async
 
 GridFactory = Callable[[Names, Sequence[str]], Awaitable[Grid]]
@@ -69,7 +70,7 @@ async def everything(log: ChangeLog, map_name: str, partition: int, start: int =
 
 
 def shape(changes: Sequence[JournalChange], key: str | None = None) -> list[tuple[Any, Any]]:
-    """(new, old) of each entry, without the change stamps transactions add (checked apart)."""
+    """(new, old) of each entry, without the change stamps writes add (checked apart)."""
     def bare(value: Any) -> Any:
         return unstamped(value) if isinstance(value, dict) else value
 
@@ -104,7 +105,7 @@ class ChangeLogContract:
         with pytest.raises(ValueError):
             await log.read(names.users_by_email, 0, 0)
         with pytest.raises(ValueError):
-            await log.bounds(names.idempotency, 0)
+            await log.bounds(names.login_attempts, 0)
         with pytest.raises(ValueError):
             await log.read(names.orders, log.partition_count, 0)
         with pytest.raises(ValueError):
@@ -115,18 +116,15 @@ class ChangeLogContract:
         m, k = grid.names.orders, "7001"
         v = [{"id": k, "version": i} for i in range(7)]
 
-        def tx_put(tx: Tx) -> None:
-            tx.put(m, k, v[1])
+        def to(new: Value) -> Callable[[Value | None], Value]:  # update's change: whatever is stored -> new
+            return lambda current: new
 
-        def tx_delete(tx: Tx) -> None:
-            tx.delete(m, k)
-
-        await grid.transact(tx_put)  # added by a transaction
-        await grid.put(m, k, v[2])  # updated by a plain put
-        assert await grid.replace_if_same(m, k, v[2], v[3])  # compare-and-set
+        assert await grid.update(m, k, to(v[1]), request_id="r1") == v[1]  # added by an update
+        await grid.put(m, k, v[2], request_id="r2")  # updated by a put
+        assert await grid.update(m, k, to(v[3]), request_id="r3") == v[3]  # compare-and-set
         await grid.delete(m, k)  # removed
-        assert await grid.put_if_absent(m, k, v[4]) is None  # stored again
-        await grid.transact(tx_delete)  # removed by a transaction
+        assert await grid.put_if_absent(m, k, v[4], request_id="r4") is None  # stored again
+        await grid.delete(m, k)  # removed again
         await grid.put_all(m, {k: v[5]})  # bulk load
 
         got = await everything(log, m, log.partition_of(k))
@@ -135,7 +133,12 @@ class ChangeLogContract:
         assert shape(got) == [
             (v[1], None), (v[2], v[1]), (v[3], v[2]), (None, v[3]), (v[4], None), (None, v[4]), (v[5], None),
         ]
-        assert META_FIELD in got[0].value  # a transaction stamps what it writes (time, request id)
+        # single-key writes stamp what they write (time, request id); a removal's old value
+        # is the stamped one it removed; the bulk load stores the values as given
+        stamps = [c.value[META_FIELD]["request_id"] for c in got if c.value is not None and META_FIELD in c.value]
+        assert stamps == ["r1", "r2", "r3", "r4"]
+        assert [c.old[META_FIELD]["request_id"] for c in got if c.value is None] == ["r3", "r4"]
+        assert got[-1].value == v[5]
 
     async def test_put_all_appends_one_entry_per_key(self, grid: Grid, log: ChangeLog) -> None:
         m = grid.names.products
@@ -159,11 +162,16 @@ class ChangeLogContract:
         assert not await grid.replace_if_same(m, k, {"id": k, "version": 8}, {"id": k, "version": 9})
         assert not await grid.replace_if_same(m, absent, {"id": absent}, {"id": absent, "version": 2})
         await grid.delete(m, absent)
+        assert await grid.update(m, k, lambda current: None) == {"id": k, "version": 1}  # a change writing nothing
+        assert await grid.update(m, absent, lambda current: None) is None
 
-        def delete_absent(tx: Tx) -> None:
-            tx.delete(m, absent)
+        def refuse(current: Value | None) -> Value:
+            raise LookupError("a change that refuses writes nothing")
 
-        await grid.transact(delete_absent)
+        with pytest.raises(LookupError):
+            await grid.update(m, k, refuse)
+        hold = StockHold("o-1", "a-1", 1, 1_760_000_000_000, "r", "2025-10-09T08:53:20.000Z")
+        assert await grid.execute(m, absent, hold) == StockAnswer("missing")  # a step answering a no-op
         await grid.put(grid.names.users_by_email, k, {"user_id": k})  # a map without journal
 
         assert await log.bounds(m, p) == before
@@ -218,7 +226,7 @@ class ChangeLogContract:
         first = await log.read(m, log.partition_of(k), 0)
         first.changes[0].value["tags"].append("mutated")  # type: ignore[index]
         again = await log.read(m, log.partition_of(k), 0)
-        assert again.changes[0].value == {"id": k, "tags": ["a"]}
+        assert shape(again.changes) == [({"id": k, "tags": ["a"]}, None)]
         assert await grid.get(m, k) == {"id": k, "tags": ["a"]}
 
     async def test_wait_returns_once_a_write_arrives(self, grid: Grid, log: ChangeLog) -> None:
@@ -318,22 +326,26 @@ class ChangeLogContract:
     async def test_reship_appends_each_present_key_once_with_its_current_value(
         self, grid: Grid, log: ChangeLog
     ) -> None:
-        m = grid.names.products  # near-cached on Hazelcast
+        m = grid.names.products
         a, b, gone = same_partition_keys(log, 3)
         p = log.partition_of(a)
-        await grid.put(m, a, {"id": a, "version": 1})
-        await grid.put(m, b, {"id": b, "version": 1})
-        await grid.put(m, b, {"id": b, "version": 2})
+        await grid.put(m, a, {"id": a, "version": 1}, request_id="ra1")
+        await grid.put(m, b, {"id": b, "version": 1}, request_id="rb1")
+        await grid.put(m, b, {"id": b, "version": 2}, request_id="rb2")
         assert await grid.get(m, b) == {"id": b, "version": 2}
         start = (await log.bounds(m, p)).newest + 1
 
         assert await log.reship(m, [a, b, gone]) == 2
         assert await log.reship(m, []) == 0
         got = (await log.read(m, p, start)).changes
-        assert [(c.key, c.value, c.old) for c in got] == [
-            (a, {"id": a, "version": 1}, {"id": a, "version": 1}),
-            (b, {"id": b, "version": 2}, {"id": b, "version": 2}),
+        assert [c.key for c in got] == [a, b]
+        assert shape(got) == [
+            ({"id": a, "version": 1}, {"id": a, "version": 1}),
+            ({"id": b, "version": 2}, {"id": b, "version": 2}),
         ]
+        # the stored value as it is, stamp included: its event names the change that made it
+        assert all(c.value == c.old for c in got)
+        assert [c.value[META_FIELD]["request_id"] for c in got] == ["ra1", "rb2"]  # type: ignore[index]
         assert await grid.get_many(m, [a, b, gone]) == {a: {"id": a, "version": 1}, b: {"id": b, "version": 2}}
 
     async def test_reship_racing_writes_never_steps_a_key_back(self, grid: Grid, log: ChangeLog) -> None:

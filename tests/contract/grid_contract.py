@@ -15,13 +15,17 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from grid_config.change_log import JournalChange
-from grid_config.errors import BacklogFull
-from grid_config.events import META_FIELD
+from grid_config.entry_processors import StockAnswer, StockHold
+from grid_config.errors import BacklogFull, WriteConflict
+from grid_config.events import META_FIELD, unstamped
 from grid_config.names import Names
-from grid_config.ports import Grid, Tx, id_order
+from grid_config.ports import Grid, Value, id_order
 from tests.support.eventually import eventually_async
 
 GridFactory = Callable[[Names], Awaitable[Grid]]
+#: a stock step's clock and change time (the caller fixes them: processors are deterministic)
+NOW_MS = 1_760_000_000_000
+CHANGED_AT = "2025-10-09T08:53:20.000Z"
 
 
 def same_partition(grid: Grid, map_name: str, count: int, start: int = 1000) -> list[str]:
@@ -102,7 +106,7 @@ class GridContract:
         assert await grid.get(m, "forever") == {"n": 1}
 
     async def test_put_if_absent_with_ttl_frees_the_key_after_expiry(self, grid: Grid) -> None:
-        m = grid.names.idempotency
+        m = grid.names.users_by_email
         assert await grid.put_if_absent(m, "key", {"first": True}, ttl_s=1) is None
         assert await grid.put_if_absent(m, "key", {"first": False}, ttl_s=1) == {"first": True}
 
@@ -113,7 +117,7 @@ class GridContract:
         assert await grid.get(m, "key") == {"second": True}
 
     async def test_replace_if_same_is_compare_and_set_on_the_value(self, grid: Grid) -> None:
-        m = grid.names.products
+        m = grid.names.products_by_sku  # a helper map: what is stored is exactly what was written
         await grid.put(m, "1", {"id": "1", "version": 1, "name": "a"})
         # same value, other key order: still "same"
         assert await grid.replace_if_same(m, "1", {"name": "a", "version": 1, "id": "1"},
@@ -215,88 +219,175 @@ class GridContract:
         later = await grid.new_id()
         assert id_order(later) > max(id_order(i) for i in first + list(more))
 
-    # ---- transactions, their journal entries and the G7 guard ------------------------
-    async def test_transact_commits_writes_and_journals_them_stamped(self, grid: Grid) -> None:
+    # ---- atomic single-key writes, their journal entries and the G7 guard ---------------
+    async def test_update_commits_and_journals_it_stamped_with_its_request_id(self, grid: Grid) -> None:
         n = grid.names
+        await grid.put(n.products, "1", {"id": "1", "version": 1}, request_id="req-0")
+        seen: list[Value | None] = []
 
-        def work(tx: Tx) -> str:
-            assert tx.get(n.products, "1") is None
-            tx.put(n.products, "1", {"id": "1", "version": 1})
-            tx.put(n.products_by_sku, "SKU-1", {"product_id": "1"})
-            assert tx.get(n.products, "1") == {"id": "1", "version": 1}  # own writes visible
-            return "done"
+        def bump(current: Value | None) -> Value:
+            seen.append(current)
+            assert current is not None
+            return {**current, "version": current["version"] + 1}
 
-        assert await grid.transact(work, request_id="req-1") == "done"
-        assert await grid.get(n.products, "1") == {"id": "1", "version": 1}  # read without the stamp
-        assert await grid.get(n.products_by_sku, "SKU-1") == {"product_id": "1"}
-        (entry,) = await journal(grid, n.products, "1")
-        assert entry.key == "1" and entry.old is None
-        assert {k: v for k, v in entry.value.items() if k != META_FIELD} == {"id": "1", "version": 1}
-        assert entry.value[META_FIELD]["request_id"] == "req-1"
-        assert entry.value[META_FIELD]["changed_at"].endswith("Z")
+        assert await grid.update(n.products, "1", bump, request_id="req-1") == {"id": "1", "version": 2}
+        assert seen and all(s == {"id": "1", "version": 1} for s in seen)  # the change never sees the stamp
+        assert await grid.get(n.products, "1") == {"id": "1", "version": 2}  # read without the stamp
+        first, second = await journal(grid, n.products, "1")
+        assert (unstamped(first.value), first.old) == ({"id": "1", "version": 1}, None)
+        assert unstamped(second.value) == {"id": "1", "version": 2}
+        assert unstamped(second.old) == {"id": "1", "version": 1}
+        assert first.value[META_FIELD]["request_id"] == "req-0"
+        assert second.value[META_FIELD]["request_id"] == "req-1"
+        assert second.value[META_FIELD]["changed_at"].endswith("Z")
 
-    async def test_transact_delete(self, grid: Grid) -> None:
-        n = grid.names
-        await grid.put(n.orders, "7", {"id": "7", "version": 1})
-
-        def work(tx: Tx) -> None:
-            tx.delete(n.orders, "7")
-            assert tx.get(n.orders, "7") is None
-
-        await grid.transact(work)
-        assert await grid.get(n.orders, "7") is None
-        assert [e.value for e in await journal(grid, n.orders, "7")][-1] is None  # the removal is journaled
-
-    async def test_transact_exception_writes_and_journals_nothing(self, grid: Grid) -> None:
+    async def test_update_whose_change_raises_writes_and_journals_nothing(self, grid: Grid) -> None:
         n = grid.names
         await grid.put(n.products, "1", {"id": "1", "version": 1})
 
         class Boom(Exception):
             pass
 
-        def work(tx: Tx) -> None:
-            tx.put(n.products, "1", {"id": "1", "version": 2})
-            tx.put(n.products, "2", {"id": "2", "version": 1})
-            tx.delete(n.orders, "3")
+        def refuse(current: Value | None) -> Value:
             raise Boom("business rule says no")
 
         with pytest.raises(Boom):
-            await grid.transact(work)
+            await grid.update(n.products, "1", refuse)
+        with pytest.raises(Boom):
+            await grid.update(n.products, "2", refuse)  # absent: not created either
         assert await grid.get(n.products, "1") == {"id": "1", "version": 1}
         assert await grid.get(n.products, "2") is None
         assert len(await journal(grid, n.products, "1")) == 1 and await journal(grid, n.products, "2") == []
 
-    async def test_journal_keeps_each_partition_in_commit_order(self, grid: Grid) -> None:
+    async def test_update_of_an_absent_key_gets_none_and_may_create_it(self, grid: Grid) -> None:
         n = grid.names
-        a, b = same_partition(grid, n.products, 2)
-        for version in range(1, 11):
-            def work(tx: Tx, v: int = version) -> None:
-                tx.put(n.products, a, {"id": a, "version": v})
-                tx.put(n.products, b, {"id": b, "version": v})
-            await grid.transact(work)
-        entries = await journal(grid, n.products, a, only_key=False)
-        # transactions follow each other: every entry of version v precedes every entry of v + 1
-        # (two keys of one transaction may land in either order)
-        assert [e.value["version"] for e in entries] == sorted(e.value["version"] for e in entries)
-        for key in (a, b):
-            assert [e.value["version"] for e in entries if e.key == key] == list(range(1, 11))
+        seen: list[Value | None] = []
 
-    async def test_concurrent_transactions_lose_no_update(self, grid: Grid) -> None:
+        def create(current: Value | None) -> Value:
+            seen.append(current)
+            return {"id": "5", "version": 1}
+
+        assert await grid.update(n.orders, "5", lambda current: None) is None  # nothing to write
+        assert await journal(grid, n.orders, "5") == []
+        assert await grid.update(n.orders, "5", create, request_id="req-5") == {"id": "5", "version": 1}
+        assert seen and all(s is None for s in seen)
+        assert await grid.get(n.orders, "5") == {"id": "5", "version": 1}
+        (entry,) = await journal(grid, n.orders, "5")
+        assert (unstamped(entry.value), entry.old) == ({"id": "5", "version": 1}, None)
+        assert entry.value[META_FIELD]["request_id"] == "req-5"
+        # a change answering None keeps the value: update returns it, journals nothing
+        assert await grid.update(n.orders, "5", lambda current: None) == {"id": "5", "version": 1}
+        assert len(await journal(grid, n.orders, "5")) == 1
+
+    async def test_delete_is_journaled(self, grid: Grid) -> None:
+        n = grid.names
+        await grid.put(n.orders, "7", {"id": "7", "version": 1})
+        await grid.delete(n.orders, "7")
+        assert await grid.get(n.orders, "7") is None
+        entries = await journal(grid, n.orders, "7")
+        assert len(entries) == 2 and entries[-1].value is None  # the removal is journaled
+        assert unstamped(entries[-1].old) == {"id": "7", "version": 1}
+
+    async def test_concurrent_updates_lose_no_increment(self, grid: Grid) -> None:
         n = grid.names
         await grid.put(n.products, "42", {"id": "42", "stock": 0, "version": 0})
 
-        def increment(tx: Tx) -> int:
-            current = tx.get(n.products, "42")
+        def increment(current: Value | None) -> Value:
             assert current is not None
             new = current["stock"] + 1
-            tx.put(n.products, "42", {"id": "42", "stock": new, "version": new})
-            return new
+            return {"id": "42", "stock": new, "version": new}
 
-        results = await asyncio.gather(*(grid.transact(increment, timeout_s=60) for _ in range(50)))
-        assert sorted(results) == list(range(1, 51))
+        async def one() -> int:
+            while True:  # a WriteConflict wrote nothing: safe to retry, as the units do
+                try:
+                    return (await grid.update(n.products, "42", increment))["stock"]
+                except WriteConflict:
+                    await asyncio.sleep(0.01)
+
+        results = await asyncio.gather(*(one() for _ in range(50)))
+        assert sorted(results) == list(range(1, 51))  # each increment saw the one before it
         assert await grid.get(n.products, "42") == {"id": "42", "stock": 50, "version": 50}
         versions = [e.value["version"] for e in await journal(grid, n.products, "42")]
-        assert versions == list(range(0, 51))  # commit order = journal order, no update lost
+        assert versions == list(range(0, 51))  # write order = journal order, no increment lost
+
+    async def test_execute_runs_a_stock_hold_and_journals_it_stamped(self, grid: Grid) -> None:
+        n = grid.names
+        pid = "301"
+        await grid.put(n.products, pid, {"id": pid, "name": "lamp", "stock": 10, "version": 1}, request_id="seed")
+        step = StockHold("o-1", "a-1", 3, NOW_MS, "req-hold", CHANGED_AT)
+        assert await grid.execute(n.products, pid, step) == StockAnswer("held", available=7, qty=3)
+        assert await grid.get(n.products, pid) == {
+            "id": pid, "name": "lamp", "stock": 7, "version": 2,
+            "holds": {"o-1": {"at": NOW_MS, "by": "a-1", "qty": 3}}}
+        entries = await journal(grid, n.products, pid)
+        assert len(entries) == 2
+        assert unstamped(entries[1].value) == await grid.get(n.products, pid)
+        assert unstamped(entries[1].old) == {"id": pid, "name": "lamp", "stock": 10, "version": 1}
+        assert entries[1].value[META_FIELD] == {"changed_at": CHANGED_AT, "request_id": "req-hold"}
+        # a repeat, a refusal and a missing product change nothing and journal nothing
+        assert await grid.execute(n.products, pid, step) == StockAnswer("held", available=7, qty=3)
+        short = StockHold("o-2", "a-2", 8, NOW_MS, "req-short", CHANGED_AT)
+        assert await grid.execute(n.products, pid, short) == StockAnswer("short", available=7)
+        assert await grid.execute(n.products, "404", short) == StockAnswer("missing")
+        assert len(await journal(grid, n.products, pid)) == 2
+        assert await grid.get(n.products, "404") is None
+
+    async def test_put_and_put_if_absent_on_journaled_maps_stamp_with_the_request_id(self, grid: Grid) -> None:
+        n = grid.names
+        await grid.put(n.users, "1", {"id": "1", "version": 1}, request_id="req-put")
+        assert await grid.put_if_absent(n.orders, "2", {"id": "2", "version": 1}, request_id="req-pia") is None
+        assert await grid.get(n.users, "1") == {"id": "1", "version": 1}  # reads never show the stamp
+        assert await grid.get_many(n.orders, ["2"]) == {"2": {"id": "2", "version": 1}}
+        assert (await grid.query(n.orders)).items == [{"id": "2", "version": 1}]
+        assert [v async for _, v in grid.entries(n.users)] == [{"id": "1", "version": 1}]
+        assert await grid.put_if_absent(n.orders, "2", {"id": "2", "version": 9}) == {"id": "2", "version": 1}
+        (put,) = await journal(grid, n.users, "1")
+        (created,) = await journal(grid, n.orders, "2")
+        assert put.value[META_FIELD]["request_id"] == "req-put"
+        assert created.value[META_FIELD]["request_id"] == "req-pia"
+        assert put.value[META_FIELD]["changed_at"].endswith("Z")
+        # helper maps carry no stamp: compare-and-set on exactly what was written succeeds
+        await grid.put(n.users_by_email, "a@x.io", {"user_id": "1"}, request_id="req-helper")
+        assert await grid.replace_if_same(n.users_by_email, "a@x.io", {"user_id": "1"}, {"user_id": "2"})
+
+    async def test_writes_that_change_nothing_give_their_journal_credit_back(self, grid: Grid) -> None:
+        """G7 credits: a put_if_absent that found a value, a stock step answering a no-op, an
+        update writing nothing and a delete that found nothing append nothing, so they must
+        keep no credit: with the journal one entry short of its bound, many of them leave
+        room for one real write."""
+        n, log = grid.names, grid.change_log
+        bound = log.capacity(n.products) // 2
+        key, absent = same_partition(grid, n.products, 2)
+        for version in range(1, bound):  # the pump is stopped: bound - 1 entries wait
+            await grid.put(n.products, key, {"id": key, "stock": 1, "version": version})
+        for i in range(bound + 5):
+            assert await grid.put_if_absent(n.products, key, {"id": key, "version": -1}) is not None
+            short = StockHold(f"o-{i}", "a", 5, NOW_MS, "req-short", CHANGED_AT)
+            assert (await grid.execute(n.products, key, short)).outcome == "short"
+            assert (await grid.update(n.products, key, lambda current: None))["version"] == bound - 1
+            await grid.delete(n.products, absent)  # removes nothing
+        partition = log.partition_of(key)
+        bounds = await log.bounds(n.products, partition)
+        assert bounds.newest + 1 - bounds.oldest == bound - 1  # the no-ops appended nothing
+        await grid.put(n.products, key, {"id": key, "stock": 1, "version": bound})  # the last credit
+        with pytest.raises(BacklogFull):  # the guard is on: the journal is at its bound now
+            await grid.put(n.products, key, {"id": key, "stock": 1, "version": bound + 1})
+        assert (await grid.get(n.products, key))["version"] == bound
+
+    async def test_journal_keeps_successive_versions_in_write_order(self, grid: Grid) -> None:
+        n = grid.names
+        a, b = same_partition(grid, n.products, 2)
+        expected: list[tuple[str, int]] = []
+        for version in range(1, 11):
+            await grid.put(n.products, a, {"id": a, "version": version})
+            await grid.update(n.products, b, lambda current, v=version: {"id": b, "version": v})
+            expected += [(a, version), (b, version)]
+        entries = await journal(grid, n.products, a, only_key=False)
+        assert [(e.key, e.value["version"]) for e in entries] == expected
+        for key in (a, b):
+            mine = [e for e in entries if e.key == key]
+            assert mine[0].old is None
+            assert all(unstamped(later.old) == unstamped(earlier.value) for earlier, later in zip(mine, mine[1:]))
 
     async def test_g7_a_write_past_a_journal_bound_is_refused_and_writes_nothing(self, grid: Grid) -> None:
         n, log = grid.names, grid.change_log
@@ -304,25 +395,36 @@ class GridContract:
         full, also = same_partition(grid, n.products, 2)
         other = next(k for k in (str(i) for i in range(5000, 9000)) if log.partition_of(k) != log.partition_of(full))
         for version in range(1, bound + 1):  # the pump is stopped: un-shipped entries pile up
-            await grid.transact(lambda tx, v=version: tx.put(n.products, full, {"id": full, "version": v}))
+            await grid.put(n.products, full, {"id": full, "stock": 10, "version": version})
 
-        def write(*keys: str) -> Callable[[Tx], None]:
-            def work(tx: Tx) -> None:
-                for k in keys:
-                    tx.put(n.products, k, {"id": k, "version": 99})
-            return work
+        def bump(current: Value | None) -> Value:
+            assert current is not None
+            return {**current, "version": current["version"] + 1}
 
-        with pytest.raises(BacklogFull):  # touches the full journal and another one: neither is written
-            await grid.transact(write(other, also))
-        assert await grid.get_many(n.products, [other, also]) == {}
+        hold = StockHold("o-1", "a-1", 3, NOW_MS, "req-hold", CHANGED_AT)
         with pytest.raises(BacklogFull):
-            await grid.put(n.products, full, {"id": full, "version": bound + 1})
-        assert (await grid.get(n.products, full))["version"] == bound
-        await grid.transact(write(other))  # other journals still accept
+            await grid.update(n.products, full, bump)
+        with pytest.raises(BacklogFull):
+            await grid.put(n.products, full, {"id": full, "stock": 10, "version": bound + 1})
+        with pytest.raises(BacklogFull):
+            await grid.execute(n.products, full, hold)
+        with pytest.raises(BacklogFull):
+            await grid.delete(n.products, full)
+        with pytest.raises(BacklogFull):  # another key of the full journal's partition
+            await grid.put(n.products, also, {"id": also, "version": 99})
+        with pytest.raises(BacklogFull):
+            await grid.put_if_absent(n.products, also, {"id": also, "version": 99})
+        assert await grid.get(n.products, full) == {"id": full, "stock": 10, "version": bound}  # nothing written
+        assert await grid.get(n.products, also) is None
+        await grid.put(n.products, other, {"id": other, "version": 99})  # other journals still accept
         partition = log.partition_of(full)
         bounds = await log.bounds(n.products, partition)
         assert bounds.newest + 1 - bounds.oldest == bound  # never more than the bound waits
         await log.store_position(n.products, partition, bounds.newest + 1)  # the pump shipped them
         await log.shipped(n.products, partition, bound)
-        await grid.transact(write(also))  # room again once shipped
+        # room again once shipped
+        assert (await grid.update(n.products, full, bump))["version"] == bound + 1
+        assert (await grid.execute(n.products, full, hold)).outcome == "held"
+        await grid.put(n.products, also, {"id": also, "version": 99})
+        assert (await grid.get(n.products, full))["stock"] == 7
         assert (await grid.get(n.products, also))["version"] == 99

@@ -16,10 +16,10 @@ import pytest
 from grid_config.errors import GridUnavailable
 from grid_config.hazelcast_grid import HazelcastGrid
 from grid_config.names import Names
-from grid_config.ports import Grid, Tx
+from grid_config.ports import Grid, Value
 from grid_config.settings import CommonSettings
 from tests.contract.change_log_contract import same_partition_keys
-from tests.contract.grid_contract import GridContract, GridFactory
+from tests.contract.grid_contract import GridContract, GridFactory, journal
 from tests.support.eventually import eventually_async
 
 pytestmark = pytest.mark.integration
@@ -71,31 +71,35 @@ async def test_unreachable_cluster_fails_fast_with_grid_unavailable() -> None:
     await grid.close()
 
 
-async def test_product_reads_see_transactional_updates_at_once(
+def bump(current: Value | None) -> Value:
+    """``update``'s change: the next version of a product."""
+    assert current is not None
+    return {**current, "version": current["version"] + 1}
+
+
+async def test_product_reads_see_updates_at_once(
     hazelcast_cluster: Any, hz_grid: HazelcastGrid, namespace: str
 ) -> None:
-    """No near cache (decision 0017): every unit reads a committed write at once."""
+    """No near cache (decision 0017): every unit reads an acknowledged write at once."""
     n = hz_grid.names
     await hz_grid.put(n.products, "1", {"id": "1", "version": 1})
     assert (await hz_grid.get(n.products, "1"))["version"] == 1
-    await hz_grid.transact(lambda tx: tx.put(n.products, "1", {"id": "1", "version": 2}))
+    await hz_grid.update(n.products, "1", bump)
     assert (await hz_grid.get(n.products, "1"))["version"] == 2  # own write: at once
 
     other = HazelcastGrid(settings_for(hazelcast_cluster), n)
     await other.start()
     try:
         assert (await other.get(n.products, "1"))["version"] == 2
-        await hz_grid.transact(lambda tx: tx.put(n.products, "1", {"id": "1", "version": 3}))
+        await hz_grid.update(n.products, "1", bump)
         assert (await other.get(n.products, "1"))["version"] == 3  # another unit: at once too
         assert (await other.get_many(n.products, ["1"]))["1"]["version"] == 3
     finally:
         await other.close()
 
 
-def put_version(names: Names, key: str, version: int) -> Any:
-    def work(tx: Tx) -> None:
-        tx.put(names.products, key, {"id": key, "version": version})
-    return work
+async def put_version(grid: HazelcastGrid, key: str, version: int) -> None:
+    await grid.put(grid.names.products, key, {"id": key, "version": version}, request_id=f"r-{key}-{version}")
 
 
 READER = textwrap.dedent(
@@ -129,7 +133,7 @@ async def test_entries_read_by_a_killed_reader_stay_in_order(
     ids = same_partition_keys(log, 5)
     p = log.partition_of(ids[0])
     for i in ids:
-        await hz_grid.transact(put_version(n, i, 1))
+        await put_version(hz_grid, i, 1)
     env = {**os.environ, **hazelcast_cluster.settings_env, "PYTHONPATH": os.getcwd()}
     proc = subprocess.Popen([sys.executable, "-c", READER, n.namespace, str(p)], env=env,
                             stdout=subprocess.PIPE, text=True)
@@ -192,7 +196,7 @@ async def test_shippers_sigkilled_at_random_instants_lose_no_entry(
 ) -> None:
     """(Formerly: outbox takers SIGKILLed at random instants lose no record; a regression
     of transactional polls.) The pump's shipping code in a process SIGKILLed 10 times
-    while 6,000 transactions write: every change reaches the "broker" (a file)."""
+    while 6,000 puts write: every change reaches the "broker" (a file)."""
     import random
 
     from data_pump.shipping import unshipped
@@ -207,7 +211,7 @@ async def test_shippers_sigkilled_at_random_instants_lose_no_entry(
     async def write(i: int) -> None:
         key, version = str(10**15 + i % 300), i // 300 + 1
         async with sem:
-            await hz_grid.transact(put_version(n, key, version))
+            await put_version(hz_grid, key, version)
         written.add(f"{key}:{version}")
 
     rng = random.Random(11)
@@ -235,30 +239,51 @@ async def test_shippers_sigkilled_at_random_instants_lose_no_entry(
         proc.wait()
 
 
-async def test_lock_wait_timeout_is_a_transaction_conflict(hz_grid: HazelcastGrid) -> None:
+async def test_an_update_that_keeps_losing_its_compare_and_set_is_a_write_conflict(
+    hazelcast_cluster: Any, hz_grid: HazelcastGrid
+) -> None:
+    """Another client changes the product between every read and compare-and-set of an
+    update: after its rounds the update gives up with WriteConflict (safe to retry) and
+    has written nothing; an update left alone then applies."""
     import threading
 
-    from grid_config.errors import TransactionConflict
+    from grid_config.errors import WriteConflict
+    from grid_config.hazelcast_grid import UPDATE_ROUNDS
 
     n = hz_grid.names
-    await hz_grid.put(n.products, "1", {"stock": 1})
-    locked, release = threading.Event(), threading.Event()
+    await hz_grid.put(n.products, "1", {"id": "1", "version": 1})
+    # the other writer: its own client on its own event loop, so the change (synchronous,
+    # run on this loop) can wait for its write
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
 
-    def holder(tx: Tx) -> None:
-        tx.get(n.products, "1")
-        locked.set()
-        release.wait(30)
+    def on_other(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
 
-    holding = asyncio.create_task(hz_grid.transact(holder, timeout_s=30))
-    await asyncio.to_thread(locked.wait, 10)
+    other = HazelcastGrid(settings_for(hazelcast_cluster), n)
+    on_other(other.start())
+    rounds = [0]
+
+    def interfered(current: Value | None) -> Value:
+        rounds[0] += 1
+        assert current is not None
+        on_other(other.put(n.products, "1", {"id": "1", "version": 1000 + rounds[0]}, request_id="other"))
+        return {**current, "version": current["version"] + 1}
+
     try:
-        with pytest.raises(TransactionConflict):
-            await hz_grid.transact(lambda tx: tx.get(n.products, "1"), timeout_s=1)
+        with pytest.raises(WriteConflict):
+            await hz_grid.update(n.products, "1", interfered, request_id="loser")
     finally:
-        release.set()
-        await holding
-    await hz_grid.transact(lambda tx: tx.put(n.products, "1", {"stock": 2}))
-    assert await hz_grid.get(n.products, "1") == {"stock": 2}
+        on_other(other.close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+    assert rounds[0] == UPDATE_ROUNDS
+    assert await hz_grid.get(n.products, "1") == {"id": "1", "version": 1000 + UPDATE_ROUNDS}  # the other's
+    versions = [c.value["version"] for c in await journal(hz_grid, n.products, "1")]
+    assert versions == [1] + [1000 + r for r in range(1, UPDATE_ROUNDS + 1)]  # nothing of the loser's
+    assert (await hz_grid.update(n.products, "1", bump))["version"] == 1001 + UPDATE_ROUNDS
 
 
 async def test_two_readers_of_one_journal_duplicate_but_never_lose_or_reorder(
@@ -285,7 +310,7 @@ async def test_two_readers_of_one_journal_duplicate_but_never_lose_or_reorder(
         for round_ in range(6):
             for _ in range(4):
                 version += 1
-                await hz_grid.transact(put_version(n, key, version))
+                await put_version(hz_grid, key, version)
             await shippers[round_ % 2].ship_once()
             await shippers[(round_ + 1) % 2].ship_once()
         while await shippers[0].ship_once() or await shippers[1].ship_once():
@@ -299,15 +324,17 @@ async def test_two_readers_of_one_journal_duplicate_but_never_lose_or_reorder(
         await other.close()
 
 
-async def test_a_failed_commit_is_unavailable_never_a_retryable_conflict(hz_grid: HazelcastGrid) -> None:
-    """A commit that fails may have been applied: the unit must answer 503, not retry the
-    unit of work (TransactionConflict is retried by the units and could apply it twice)."""
-    n = hz_grid.names
+async def test_the_client_fails_on_indeterminate_operation_state(hz_grid: HazelcastGrid) -> None:
+    """A write whose backups did not all acknowledge raises instead of passing as done, and
+    it is Indeterminate (a GridUnavailable: the unit answers 503), never a WriteConflict,
+    which callers retry as is and which could apply a non-idempotent write twice."""
+    from hazelcast.errors import IndeterminateOperationStateError
 
-    def outlives_its_timeout(tx: Tx) -> None:
-        tx.put(n.products, "9001", {"id": "9001"})
-        time.sleep(1.2)  # the transaction (timeout 1 s) expires before its commit
+    from grid_config.errors import Indeterminate, WriteConflict
+    from grid_config.hazelcast_grid import _translate
 
-    with pytest.raises(GridUnavailable, match="outcome unknown"):
-        await hz_grid.transact(outlives_its_timeout, timeout_s=1)
-    assert await hz_grid.get(n.products, "9001") is None
+    client = hz_grid.asyncio_side.client()
+    assert client._config.fail_on_indeterminate_operation_state is True  # noqa: SLF001
+    translated = _translate(IndeterminateOperationStateError("backup of set did not acknowledge"))
+    assert isinstance(translated, Indeterminate) and isinstance(translated, GridUnavailable)
+    assert not isinstance(translated, WriteConflict)

@@ -58,6 +58,6 @@ def test_bounds_and_keys() -> None:
     assert journal_of(names.products, names.namespace).bound == 128
     assert credit_key(names.orders, 270) == "t1-orders#270"
     with pytest.raises(ValueError):
-        journal_of(names.idempotency, names.namespace)
+        journal_of(names.users_by_email, names.namespace)
     with pytest.raises(ValueError):
         credit_key(names.orders, PARTITION_COUNT)

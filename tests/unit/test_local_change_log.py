@@ -64,17 +64,25 @@ async def test_capacity_per_map_and_the_default_ring() -> None:
     assert await log.bounds(names.users, 0) == JournalBounds(n - 2, n - 1)
 
 
-async def test_a_failed_transaction_appends_nothing() -> None:
+async def test_a_failed_write_appends_nothing() -> None:
+    """An update whose change raises and a stock step that raises (an entry it cannot read)
+    write nothing and append nothing, in the same critical section."""
+    from grid_config.entry_processors import StockHold
+
     names = Names(namespace="x-")
     grid = LocalGrid(names, partitions=1)
 
-    def fails(tx) -> None:  # noqa: ANN001
-        tx.put(names.orders, "1", {"id": "1"})
+    def fails(current: dict | None) -> dict:
         raise RuntimeError("no")
 
     with pytest.raises(RuntimeError):
-        await grid.transact(fails)
+        await grid.update(names.orders, "1", fails)
     assert await grid.change_log.bounds(names.orders, 0) == JournalBounds(0, -1)
+    await grid.put(names.products, "1", {"id": "1", "version": 1})  # no stock: a hold cannot read it
+    with pytest.raises(ValueError):
+        await grid.execute(names.products, "1", StockHold("o-1", "a-1", 1, 0, "r"))
+    assert await grid.change_log.bounds(names.products, 0) == JournalBounds(0, 0)
+    assert await grid.get(names.products, "1") == {"id": "1", "version": 1}
 
 
 async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:

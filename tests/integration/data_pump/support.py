@@ -13,11 +13,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from data_pump.shipping import journal_status, unshipped
-from grid_config.errors import BacklogFull, GridUnavailable, TransactionConflict
+from grid_config.errors import BacklogFull, GridUnavailable, WriteConflict
 from grid_config.events import ChangeEvent
 from grid_config.hazelcast_grid import HazelcastGrid
 from grid_config.names import KINDS, Names
-from grid_config.ports import Tx
 from grid_config.settings import CommonSettings
 from tests.support.workers import REPO, WorkerProcess
 
@@ -115,8 +114,8 @@ async def open_grid(settings: CommonSettings) -> HazelcastGrid:
 class WriteLoad:
     """Product changes over many keys; each key is written by one coroutine, so versions ascend.
 
-    Each change is a transaction writing the whole product (stamped with a request id by
-    the grid); its journal entry is its change record."""
+    Each change is one ``put`` of the whole product (stamped with its request id by the
+    grid); its journal entry is its change record."""
 
     grid: HazelcastGrid
     keys: int
@@ -131,18 +130,14 @@ class WriteLoad:
 
     async def change(self, pid: str) -> bool:
         version = self.versions.get(pid, 0) + 1
-        names = self.grid.names
-
-        def work(tx: Tx) -> None:
-            state = {"id": pid, "sku": f"sku-{pid}", "name": "p", "category": "c", "price_cents": 100, "stock": version, "version": version}
-            tx.put(names.products, pid, state)
-
+        state = {"id": pid, "sku": f"sku-{pid}", "name": "p", "category": "c", "price_cents": 100,
+                 "stock": version, "version": version}
         try:
-            await self.grid.transact(work, request_id=f"load-{pid}-{version}")
+            await self.grid.put(self.grid.names.products, pid, state, request_id=f"load-{pid}-{version}")
         except BacklogFull:
             self.refused += 1
             return False
-        except (TransactionConflict, GridUnavailable):
+        except (WriteConflict, GridUnavailable):
             self.failed += 1
             return False
         self.versions[pid] = version

@@ -8,7 +8,6 @@ import pytest
 
 from data_pump.errors import PublishFailed
 from data_pump.shipping import PartitionShipper, ship_partition
-from grid_config.ports import Tx
 from tests.contract.change_log_contract import same_partition_keys
 from tests.integration.data_pump.support import grid_settings, open_grid
 from tests.support.eventually import eventually_async
@@ -27,10 +26,8 @@ class Booby:
         return (open, (self.path, "w"))
 
 
-def put_version(grid, key: str, version: int):
-    def work(tx: Tx) -> None:
-        tx.put(grid.names.products, key, {"id": key, "version": version})
-    return work
+async def put_version(grid, key: str, version: int) -> None:
+    await grid.put(grid.names.products, key, {"id": key, "version": version}, request_id=f"r-{version}")
 
 
 async def test_a_batch_not_acknowledged_is_shipped_again_in_order(hazelcast_cluster, namespace):
@@ -43,7 +40,7 @@ async def test_a_batch_not_acknowledged_is_shipped_again_in_order(hazelcast_clus
         key = "1000000000000001"
         p = log.partition_of(key)
         for version in range(1, 7):
-            await grid.transact(put_version(grid, key, version))
+            await put_version(grid, key, version)
         pub = ScriptedPublisher()
         shipper = PartitionShipper(log, names, pub, names.products, p, batch_size=3)
         pub.fail_next = 2  # the first batch's second record is not acknowledged
@@ -68,13 +65,13 @@ async def test_undecodable_entries_in_a_hazelcast_journal_are_dead_lettered(haze
     try:
         key, other = same_partition_keys(log, 2, start=10**15)
         p = log.partition_of(key)
-        await grid.transact(lambda tx: tx.put(names.users, key, {"id": key, "version": 1}))
+        await grid.put(names.users, key, {"id": key, "version": 1}, request_id="r-1")
         await grid.put(names.users, other, {"id": other, "version": "x"})  # JSON, not an entity
-        plain = grid._client.get_map(names.users)  # noqa: SLF001 - a string, not a JSON document
-        await asyncio.to_thread(lambda: plain.set(other, "a plain string").result())
+        plain = await grid.asyncio_side.map(names.users)  # a string, not a JSON document
+        await plain.set(other, "a plain string")
         trap = tmp_path / "unpickled"
-        await asyncio.to_thread(lambda: plain.set(other, Booby(str(trap))).result())  # never unpickled
-        await grid.transact(lambda tx: tx.put(names.users, key, {"id": key, "version": 2}))
+        await plain.set(other, Booby(str(trap)))  # never unpickled
+        await grid.put(names.users, key, {"id": key, "version": 2}, request_id="r-2")
         pub = ScriptedPublisher()
         stop = asyncio.Event()
         task = asyncio.create_task(ship_partition(PartitionShipper(log, names, pub, names.users, p), stop))

@@ -6,7 +6,6 @@ import pytest
 
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
-from grid_config.ports import Tx
 
 
 @pytest.fixture
@@ -21,7 +20,8 @@ def grid(names: Names) -> LocalGrid:
 
 
 async def write_changes(grid: LocalGrid, count: int, keys: int, seed: int = 1) -> list[tuple[str, int]]:
-    """Write ``count`` product changes over ``keys`` ids through transactions; return (id, version)s."""
+    """Write ``count`` product changes over ``keys`` ids, one ``put`` each (stamped with its
+    request id, as the units write); return (id, version)s."""
     rng = random.Random(seed)
     versions: dict[str, int] = {}
     written: list[tuple[str, int]] = []
@@ -29,10 +29,7 @@ async def write_changes(grid: LocalGrid, count: int, keys: int, seed: int = 1) -
         pid = str(1000 + rng.randrange(keys))
         version = versions.get(pid, 0) + 1
         versions[pid] = version
-
-        def work(tx: Tx, pid: str = pid, version: int = version) -> None:
-            tx.put(grid.names.products, pid, {"id": pid, "sku": f"sku-{pid}", "stock": version, "version": version})
-
-        await grid.transact(work, request_id=f"req-{pid}-{version}")
+        state = {"id": pid, "sku": f"sku-{pid}", "stock": version, "version": version}
+        await grid.put(grid.names.products, pid, state, request_id=f"req-{pid}-{version}")
         written.append((pid, version))
     return written
