@@ -231,6 +231,8 @@ def _measure(sides: list[Side], routes: list[str], rates: list[float], args: arg
                 misses[side.name] = 0 if served else misses[side.name] + 1
                 steps.append(step)
                 print(_step_line(step, served), flush=True)
+                for kind, count in list(step.get("error_kinds", {}).items())[:3]:
+                    print(f"      error x{count}: {kind}", flush=True)
                 if args.max_misses and misses[side.name] == args.max_misses and index + 1 < len(rates):
                     print(f"  {route:>4} {side.name}: {args.max_misses} misses in a row, no higher rates", flush=True)
     return failed_runs

@@ -132,6 +132,7 @@ async def _python_load(spec: dict) -> dict:
 
 # ---- open loop ------------------------------------------------------------------------
 Request = tuple[str, Callable[[], Awaitable[bool]]]
+ERROR_KINDS = 50
 
 
 @dataclass
@@ -140,6 +141,8 @@ class Tally:
 
     latencies_ms: dict[str, list[float]] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
+    #: "name: why" -> count, for the first :data:`ERROR_KINDS` distinct reasons (then "other")
+    error_kinds: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     send_lag_ms: list[float] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -162,13 +165,17 @@ async def drive_open_loop(offsets: Iterable[float], next_request: Callable[[], R
 
     async def one(name: str, send: Callable[[], Awaitable[bool]], due: float) -> None:
         tally.send_lag_ms.append((loop.time() - due) * 1000)
+        why = "failed"
         try:
             ok = await send()
-        except Exception:  # noqa: BLE001 - any failure of one request is that request's error
-            ok = False
+        except Exception as exc:  # noqa: BLE001 - any failure of one request is that request's error
+            ok, why = False, (str(exc) or type(exc).__name__)[:160]
         tally.latencies_ms.setdefault(name, []).append((loop.time() - due) * 1000)
         if not ok:
             tally.errors[name] += 1
+            kind = f"{name}: {why}"
+            tally.error_kinds[kind if kind in tally.error_kinds or len(tally.error_kinds) < ERROR_KINDS
+                              else "other"] += 1
 
     for offset in offsets:
         due = start + offset
@@ -202,9 +209,12 @@ def summarize(tally: Tally, offered_rps: float, seconds: float) -> dict[str, Any
     window = max(seconds, tally.elapsed_s)
     names = sorted(set(tally.latencies_ms) | set(tally.dropped))
     return {
-        "offered_rps": offered_rps, "achieved_rps": total["ok"] / window if window > 0 else 0.0, **total,
+        # scheduled: what the (random) schedule actually offered; achieved is judged against it
+        "offered_rps": offered_rps, "scheduled_rps": total["requests"] / seconds if seconds > 0 else 0.0,
+        "achieved_rps": total["ok"] / window if window > 0 else 0.0, **total,
         "seconds": seconds, "elapsed_s": tally.elapsed_s, "send_lag_p99_ms": percentile(tally.send_lag_ms, 99),
         "routes": {n: figures(tally.latencies_ms.get(n, []), tally.errors[n], tally.dropped[n]) for n in names},
+        "error_kinds": dict(tally.error_kinds.most_common()),
     }
 
 

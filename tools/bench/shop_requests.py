@@ -49,6 +49,10 @@ CATEGORIES = ("books", "games", "tools", "garden")
 POOL = 10_000
 
 Send = Callable[[], Awaitable[bool]]
+
+
+class UnexpectedStatus(Exception):
+    """An answer the route does not expect; its text is the error kind the generator reports."""
 Request = tuple[str, Send]
 
 
@@ -173,13 +177,13 @@ class Shop:
     async def _send(self, method: str, path: str, ok: tuple[int, ...], body: Any = None,
                     headers: dict[str, str] | None = None,
                     keep: Callable[[int, dict[str, Any]], None] | None = None) -> bool:
-        """One request; True when its status is one of ``ok`` (errors raise to the generator)."""
+        """One request: True when its status is one of ``ok``; raises (with the reason) otherwise."""
         data = orjson.dumps(body) if body is not None else None
         hdrs = {**(headers or {}), **({"Content-Type": "application/json"} if data is not None else {})}
         async with self._http.request(method, self._url + path, data=data, headers=hdrs) as resp:
             raw = await resp.read()
             if resp.status not in ok:
-                return False
+                raise UnexpectedStatus(f"HTTP {resp.status} {raw[:100].decode(errors='replace')}")
             if keep is not None and raw:
                 keep(resp.status, orjson.loads(raw))
             return True

@@ -147,3 +147,4 @@ def test_server_errors_count_as_errors(failing_shop: tuple[str, Counter[str]]) -
     url, _ = failing_shop
     r = _run(url, "post", 50, 1.0)
     assert r["requests"] == 50 and r["errors"] == 50 and r["ok"] == 0 and r["achieved_rps"] == 0
+    assert r["error_kinds"] == {'POST /orders: HTTP 500 {"title": "boom"}': 50}

@@ -84,6 +84,20 @@ async def test_failed_and_raising_requests_are_errors() -> None:
     tally = await drive_open_loop(arrival_offsets(100, 0.05, "uniform"), broken.next_request, max_in_flight=8)
     assert tally.errors["GET /x"] == 5
     assert len(tally.latencies_ms["GET /x"]) == 5
+    assert tally.error_kinds == {"GET /x: refused": 5}
+
+
+async def test_error_reasons_are_bounded() -> None:
+    counter = iter(range(1000))
+
+    def next_request():
+        async def send() -> bool:
+            raise RuntimeError(f"reason {next(counter)}")
+
+        return "GET /x", send
+
+    tally = await drive_open_loop(arrival_offsets(1000, 0.1, "uniform"), next_request, max_in_flight=200)
+    assert len(tally.error_kinds) == 51 and tally.error_kinds["other"] == 50
 
 
 def test_summary_rates_and_percentiles() -> None:
@@ -93,6 +107,7 @@ def test_summary_rates_and_percentiles() -> None:
     tally.dropped["b"] = 5
     s = summarize(tally, offered_rps=125, seconds=1.0)
     assert s["requests"] == 115 and s["ok"] == 100 and s["errors"] == 10 and s["dropped"] == 5
+    assert s["offered_rps"] == 125 and s["scheduled_rps"] == 115
     # successful answers over the longer of the step and the time the last answer took
     assert s["achieved_rps"] == pytest.approx(100 / 1.5)
     assert s["p50_ms"] == 55 and s["p99_ms"] == 1000.0

@@ -19,6 +19,13 @@ def test_a_step_meets_the_slo_only_on_all_counts() -> None:
     assert not meets_slo(step(400, 10, achieved=379.9), 50)
 
 
+def test_achieved_is_judged_against_what_the_schedule_offered() -> None:
+    # a Poisson schedule drew 5 % fewer arrivals than the nominal 400/s: all of them answered
+    lucky = {**step(400, 10, achieved=376), "scheduled_rps": 380}
+    assert meets_slo(lucky, 50)
+    assert not meets_slo({**lucky, "achieved_rps": 360}, 50)
+
+
 def test_capacity_is_the_highest_rate_served() -> None:
     steps = [step(100, 5), step(200, 8), step(400, 20), step(800, 90), step(1600, 2000, achieved=900)]
     assert capacity(steps, 50) == 400
