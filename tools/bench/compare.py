@@ -44,6 +44,8 @@ from typing import Any, Callable
 
 ADMIN = "bench-admin@bench.invalid:bench-admin-password"
 SHOPPER_PASSWORD = "bench-shopper-password"
+#: per product: half the API's bound of 1,000,000, so restocks stay valid and orders never run out
+SEED_STOCK = 500_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,7 +137,7 @@ def _seed(side: Side, products: int, shoppers: int) -> None:
     """Products with ample stock, and signed-in shoppers (sign-ups are not what is measured)."""
     from loadtests.seed import seed_products, sign_in, sign_up
 
-    seeded = seed_products(side.url, count=products, stock=1_000_000, admin=ADMIN)
+    seeded = seed_products(side.url, count=products, stock=SEED_STOCK, admin=ADMIN)
     side.product_ids = seeded.product_ids
     side.admin_token = seeded.admin_token
     side.shopper_tokens = []

@@ -45,6 +45,8 @@ MIX: dict[str, int] = {
 }
 
 CATEGORIES = ("books", "games", "tools", "garden")
+#: the API's bound on a product's stock (processing_unit.schemas.StockUnits)
+MAX_STOCK = 1_000_000
 #: bound of each pool of placed/paid orders and of known product versions
 POOL = 10_000
 
@@ -162,7 +164,7 @@ class Shop:
     def _edit_product(self, restock: bool) -> Request:
         pid = self._rng.choice(list(self._products))
         product = self._products[pid]
-        body = ({"stock": product["stock"] + 50} if restock
+        body = ({"stock": min(MAX_STOCK, product["stock"] + 50)} if restock
                 else {"price_cents": max(100, product["price_cents"] + self._rng.choice((-25, 25)))})
         headers = {**self._admin, "If-Match": str(product["version"])}
         name = "PATCH /products/[id] (restock)" if restock else "PATCH /products/[id] (edit)"

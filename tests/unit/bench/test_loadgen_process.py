@@ -24,7 +24,8 @@ PRODUCTS = [f"p{i}" for i in range(5)]
 
 def _app(fail_orders: bool) -> tuple[web.Application, Counter[str]]:
     seen: Counter[str] = Counter()
-    products = {pid: {"id": pid, "stock": 100, "price_cents": 1000, "version": 1} for pid in PRODUCTS}
+    # stock near the API's bound: a restock must not push it over (the units answer 422)
+    products = {pid: {"id": pid, "stock": 999_980, "price_cents": 1000, "version": 1} for pid in PRODUCTS}
 
     def authed(request: web.Request) -> None:
         if not request.headers.get("Authorization", "").startswith("Bearer "):
@@ -44,7 +45,10 @@ def _app(fail_orders: bool) -> tuple[web.Application, Counter[str]]:
         product = products[request.match_info["id"]]
         if request.headers.get("If-Match") != str(product["version"]):
             return web.json_response({"title": "stale"}, status=412)
-        product.update(await request.json(), version=product["version"] + 1)
+        body = await request.json()
+        if body.get("stock", 0) > 1_000_000:
+            return web.json_response({"title": "Invalid input"}, status=422)
+        product.update(body, version=product["version"] + 1)
         return web.json_response(product)
 
     async def place_order(request: web.Request) -> web.Response:
