@@ -225,7 +225,7 @@ async def _open_loop(spec: dict[str, Any]) -> dict[str, Any]:
     from tools.bench.shop_requests import Shop
 
     timeout = aiohttp.ClientTimeout(total=spec["timeout_s"])
-    connector = aiohttp.TCPConnector(limit=spec["max_in_flight"], force_close=False)
+    connector = aiohttp.TCPConnector(limit=spec["max_in_flight"])
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         shop = Shop(http, spec["url"], spec["product_ids"], spec["shopper_tokens"], spec["admin_token"], spec["seed"])
         offsets = arrival_offsets(spec["rate"], spec["seconds"], spec["arrivals"], spec["seed"])
