@@ -250,11 +250,18 @@ def run(args: argparse.Namespace) -> int:
     from tools.local.stack import LocalStack
     from tools.local.units import FAST_HASH_ENV, UNIT_COMMAND, start_unit
 
-    rates = parse_rates(args.rates)
+    try:
+        rates = parse_rates(args.rates)
+    except ValueError as exc:
+        print(f"bench compare: {exc}", file=sys.stderr)
+        return 2
     routes = [r.strip() for r in args.routes.split(",") if r.strip()]
     unknown = [r for r in routes if r not in ROUTES]
     if unknown or not routes:
         print(f"bench compare: unknown route(s) {unknown}; choose from {', '.join(ROUTES)}", file=sys.stderr)
+        return 2
+    if args.max_in_flight < 1 or args.step_seconds <= 0:
+        print("bench compare: --max-in-flight must be >= 1 and --step-seconds > 0", file=sys.stderr)
         return 2
     load_before = os.getloadavg()
     tag = uuid.uuid4().hex[:8]
