@@ -15,8 +15,8 @@ locustfile's mix). At every step the two sides run back to back, the first side
 alternating from step to step, so machine noise and after-effects hit both alike. Each
 side's capacity on a route is the highest offered rate it served within the SLO
 (:mod:`tools.bench.slo`: p99 under ``--slo-ms``, no errors or drops, >= 95 % of the offered
-rate answered). A side that missed the SLO at ``--max-misses`` rates in a row is not
-offered the higher rates of that route (it would only queue).
+rate answered). Both sides are offered the same rates: a route stops rising once both
+sides missed the SLO at ``--max-misses`` rates in a row (higher rates would only queue).
 
 Output: a side-by-side table on stdout, JSON with every step in
 ``bench-results/compare-<time>.json`` and the latency-vs-offered-load PNG next to it
@@ -63,8 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bound on requests in flight; arrivals over it are dropped (and fail the step)")
     parser.add_argument("--timeout-s", type=float, default=5.0, help="per-request timeout (an error)")
     parser.add_argument("--max-misses", type=int, default=2,
-                        help="stop offering a side higher rates on a route after this many SLO misses in a row "
-                             "(0: offer every rate)")
+                        help="stop raising the rate on a route once both sides missed the SLO at this many rates "
+                             "in a row (0: offer every rate)")
     parser.add_argument("--members", type=int, default=2, help="Hazelcast members (space side)")
     parser.add_argument("--units", type=int, default=1, help="units per side (behind HAProxy when > 1)")
     parser.add_argument("--products", type=int, default=50, help="products seeded per side")
@@ -211,16 +211,21 @@ def capacities(steps: list[dict[str, Any]], routes: list[str], slo_ms: float) ->
 
 def _measure(sides: list[Side], routes: list[str], rates: list[float], args: argparse.Namespace,
              steps: list[dict[str, Any]]) -> int:
-    """Every route and rate on both sides, first side alternating; appends to ``steps``; failed runs."""
+    """Every route and rate on both sides, first side alternating; appends to ``steps``; failed runs.
+
+    Both sides get the same rates (a side's noisy miss must not end its curve while the
+    other keeps climbing); a route stops once both missed ``--max-misses`` rates in a row.
+    """
     from tools.bench.slo import meets_slo
 
     failed_runs = 0
     for r_index, route in enumerate(routes):
         misses = {side.name: 0 for side in sides}
         for index, rate in enumerate(rates):
+            if args.max_misses and min(misses.values()) >= args.max_misses:
+                print(f"  {route:>4}: both sides missed {args.max_misses} rates in a row, no higher rates", flush=True)
+                break
             for side in (sides if index % 2 == 0 else sides[::-1]):
-                if args.max_misses and misses[side.name] >= args.max_misses:
-                    continue
                 try:
                     # the same seed on both sides: the same arrival schedule and request picks
                     result = _offer(side, route, rate, args.step_seconds, 1000 * r_index + index, args)
@@ -235,8 +240,6 @@ def _measure(sides: list[Side], routes: list[str], rates: list[float], args: arg
                 print(_step_line(step, served), flush=True)
                 for kind, count in list(step.get("error_kinds", {}).items())[:3]:
                     print(f"      error x{count}: {kind}", flush=True)
-                if args.max_misses and misses[side.name] == args.max_misses and index + 1 < len(rates):
-                    print(f"  {route:>4} {side.name}: {args.max_misses} misses in a row, no higher rates", flush=True)
     return failed_runs
 
 
