@@ -51,11 +51,11 @@ MAX_STOCK = 1_000_000
 POOL = 10_000
 
 Send = Callable[[], Awaitable[bool]]
+Request = tuple[str, Send]
 
 
 class UnexpectedStatus(Exception):
     """An answer the route does not expect; its text is the error kind the generator reports."""
-Request = tuple[str, Send]
 
 
 class Shop:
