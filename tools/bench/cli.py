@@ -14,7 +14,7 @@ BENCHMARKS = {
     "pump": "pump changes/s vs a raw aiokafka producer sending the same records",
     "writer": "sink rows/s vs raw executemany; whole writer vs raw consumer; write-behind lag",
     "reader": "cold-start entities/s vs raw put_all",
-    "compare": "space-based stack vs a direct-to-database service, same Locust mix",
+    "compare": "capacity at a p99 SLO under open-loop load: space-based stack vs a direct-to-database service",
 }
 
 

@@ -1,17 +1,26 @@
-"""``spacegrid bench compare``: the space-based stack vs a direct-to-database service (docs/benchmarks.md §1).
+"""``spacegrid bench compare``: capacity at an SLO, space-based stack vs a direct-to-database service.
 
-Both sides run the same processing unit code, the same HTTP API and the same Locust mix:
+docs/benchmarks.md §1. Both sides run the same processing unit code and the same HTTP API:
 
 * **space**: ``spacegrid unit`` processes on a local Hazelcast cluster (JVM heaps capped);
 * **database**: the same units over :class:`~tools.bench.postgres_grid.PostgresGrid`, which
   reads and writes PostgreSQL (fsync on, synchronous commit) on every request.
 
 The benchmark starts its own engines on free loopback ports (Hazelcast members through
-``tools.local``, a private PostgreSQL), runs a stepped load (e.g. 10/25/50 users),
-alternating the two sides at every step so machine noise hits both alike, with Locust
-in its own process, and prints requests/s and p50/p95/p99 per step side by side with
-the ratio. Everything it started is stopped by PID at the end. JSON goes to
-``bench-results/compare-<time>.json``.
+``tools.local``, a private PostgreSQL), seeds both sides alike, warms them up unrecorded,
+then offers open-loop load (:func:`tools.bench.loadgen.run_open_loop`: arrivals at a fixed
+rate, independent of the answers, generator in its own process) step by step, e.g.
+100/200/400/... requests/s, per route (``GET /products/[id]``, ``POST /orders``, the
+locustfile's mix). At every step the two sides run back to back, the first side
+alternating from step to step, so machine noise and after-effects hit both alike. Each
+side's capacity on a route is the highest offered rate it served within the SLO
+(:mod:`tools.bench.slo`: p99 under ``--slo-ms``, no errors or drops, >= 95 % of the offered
+rate answered). Both sides are offered the same rates: a route stops rising once both
+sides missed the SLO at ``--max-misses`` rates in a row (higher rates would only queue).
+
+Output: a side-by-side table on stdout, JSON with every step in
+``bench-results/compare-<time>.json`` and the latency-vs-offered-load PNG next to it
+(:mod:`tools.bench.slo_plot`). Everything the benchmark started is stopped by PID.
 
 The space side also runs one data pump (``spacegrid pump``) and a Kafka broker: a write
 takes a journal credit (G7) that only the pump gives back, so the space side pays for
@@ -22,7 +31,6 @@ already is the database; write-behind lag is ``bench writer``'s).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import secrets
 import shutil
@@ -30,38 +38,42 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 ADMIN = "bench-admin@bench.invalid:bench-admin-password"
-CLASSES = ("Browser", "Shopper", "Admin")
+SHOPPER_PASSWORD = "bench-shopper-password"
+#: per product: half the API's bound of 1,000,000, so restocks stay valid and orders never run out
+SEED_STOCK = 500_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", default="10,25,50", help="Locust users per step (comma-separated)")
-    parser.add_argument("--step-seconds", type=int, default=30, help="duration of each step and side")
+    from tools.bench.arrivals import KINDS
+    from tools.bench.shop_requests import ROUTES
+
+    parser.add_argument("--rates", default="100,200,400,800,1200,1600",
+                        help="offered load per step, requests/s (comma-separated, ascending)")
+    parser.add_argument("--step-seconds", type=float, default=15, help="duration of each step, side and route")
+    parser.add_argument("--routes", default=",".join(ROUTES),
+                        help=f"comma list of {', '.join(f'{k} ({v})' for k, v in ROUTES.items())}")
+    parser.add_argument("--slo-ms", type=float, default=50.0, help="p99 latency a served step stays under")
+    parser.add_argument("--arrivals", choices=KINDS, default="poisson", help="arrival process of the open loop")
+    parser.add_argument("--max-in-flight", type=int, default=512,
+                        help="bound on requests in flight; arrivals over it are dropped (and fail the step)")
+    parser.add_argument("--timeout-s", type=float, default=5.0, help="per-request timeout (an error)")
+    parser.add_argument("--max-misses", type=int, default=2,
+                        help="stop raising the rate on a route once both sides missed the SLO at this many rates "
+                             "in a row (0: offer every rate)")
     parser.add_argument("--members", type=int, default=2, help="Hazelcast members (space side)")
     parser.add_argument("--units", type=int, default=1, help="units per side (behind HAProxy when > 1)")
     parser.add_argument("--products", type=int, default=50, help="products seeded per side")
-    parser.add_argument("--wait-ms", default="20,80", help="Locust think time min,max per task (ms)")
-    parser.add_argument("--warmup-seconds", type=int, default=20,
-                        help="unrecorded load on each side first (JIT, caches, connection pools)")
+    parser.add_argument("--shoppers", type=int, default=20, help="signed-in shoppers per side placing the orders")
+    parser.add_argument("--warmup-seconds", type=float, default=20,
+                        help="unrecorded mix at the first rate on each side first (JIT, caches, connection pools)")
     parser.add_argument("--results", type=Path, default=Path("bench-results"))
-
-
-@dataclass
-class StepResult:
-    side: str
-    users: int
-    requests: int
-    failures: int
-    rps: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    #: per route name: requests, failures, p50/p99 ms (where the difference comes from)
-    routes: dict | None = None
+    parser.add_argument("--png", type=Path, default=None,
+                        help="where to draw the plot (default: next to the JSON, same name .png)")
 
 
 @dataclass
@@ -69,6 +81,9 @@ class Side:
     name: str
     url: str
     stop: Callable[[], None]
+    product_ids: list[str] | None = None
+    shopper_tokens: list[str] | None = None
+    admin_token: str = ""
 
 
 def _git_head() -> str:
@@ -85,50 +100,12 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("SPACEGRID_CACHE_DIR", os.path.expanduser("~/.cache/spacegrid")))
 
 
-def run_locust(url: str, users: int, seconds: int, workdir: Path, wait_ms: str) -> StepResult | None:
-    """One headless Locust run in its own process; the aggregated row of its CSV stats."""
-    from tools.local.units import REPO_ROOT
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    prefix = workdir / "locust"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
-        "LOADTEST_ADMIN": ADMIN,
-        "LOADTEST_WAIT_MS": wait_ms,
-        "LOADTEST_MAX_FAILURE_RATIO": "1",
-        "LOADTEST_P99_MS": "1000000",
-    }
-    cmd = [
-        sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "loadtests" / "locustfile.py"), "--headless",
-        "--host", url, "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--stop-timeout", "5",
-        "--only-summary", "--csv", str(prefix), "--loglevel", "WARNING", *CLASSES,
-    ]
-    with open(workdir / "locust.log", "wb") as out:
-        subprocess.run(cmd, env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=seconds + 120)
-    stats = Path(f"{prefix}_stats.csv")
-    if not stats.exists():
-        return None
-    with open(stats) as f:
-        rows = list(csv.DictReader(f))
-    row = next((r for r in rows if r["Name"] == "Aggregated"), None)
-    routes = {
-        f"{r['Type']} {r['Name']}": {"requests": int(r["Request Count"]), "failures": int(r["Failure Count"]),
-                                     "p50_ms": float(r["50%"]), "p99_ms": float(r["99%"])}
-        for r in rows if r["Name"] != "Aggregated"
-    }
-    if row is None:
-        return None
-    failures = Path(f"{prefix}_failures.csv")
-    if failures.exists():
-        with open(failures) as f:
-            for r in list(csv.DictReader(f))[:5]:
-                print(f"    failure x{r['Occurrences']}: {r['Method']} {r['Name']}: {r['Error'][:160]}", flush=True)
-    return StepResult(
-        side="", users=users, requests=int(row["Request Count"]), failures=int(row["Failure Count"]),
-        rps=float(row["Requests/s"]), p50_ms=float(row["50%"]), p95_ms=float(row["95%"]), p99_ms=float(row["99%"]),
-        routes=routes,
-    )
+def parse_rates(text: str) -> list[float]:
+    """``"100,200,400"`` -> [100.0, 200.0, 400.0]; positive and ascending, or ValueError."""
+    rates = [float(r) for r in text.split(",") if r.strip()]
+    if not rates or any(r <= 0 for r in rates) or rates != sorted(set(rates)):
+        raise ValueError(f"--rates must be positive, ascending and distinct: {text!r}")
+    return rates
 
 
 def _start_side(name: str, env: dict[str, str], command: list[str] | None, units: int, workdir: Path) -> Side:
@@ -156,38 +133,139 @@ def _start_side(name: str, env: dict[str, str], command: list[str] | None, units
     return Side(name, url, stop)
 
 
-def _table(results: list[StepResult], steps: list[int]) -> str:
-    head = (
-        f"{'users':>5} | {'space rps':>9} {'p50':>6} {'p95':>6} {'p99':>6} {'fail':>5} | "
-        f"{'db rps':>8} {'p50':>6} {'p95':>6} {'p99':>6} {'fail':>5} | {'rps x':>6} {'p99 x':>6}"
-    )
+def _seed(side: Side, products: int, shoppers: int) -> None:
+    """Products with ample stock, and signed-in shoppers (sign-ups are not what is measured)."""
+    from loadtests.seed import seed_products, sign_in, sign_up
+
+    seeded = seed_products(side.url, count=products, stock=SEED_STOCK, admin=ADMIN)
+    side.product_ids = seeded.product_ids
+    side.admin_token = seeded.admin_token
+    side.shopper_tokens = []
+    for _ in range(shoppers):
+        email = f"shopper-{uuid.uuid4().hex[:12]}@bench.invalid"
+        sign_up(side.url, email, SHOPPER_PASSWORD)
+        side.shopper_tokens.append(sign_in(side.url, email, SHOPPER_PASSWORD))
+
+
+def _offer(side: Side, route: str, rate: float, seconds: float, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    from tools.bench.loadgen import run_open_loop
+
+    return run_open_loop(side.url, route, rate, seconds, product_ids=side.product_ids or [],
+                         shopper_tokens=side.shopper_tokens or [], admin_token=side.admin_token,
+                         arrivals=args.arrivals, seed=seed, max_in_flight=args.max_in_flight,
+                         timeout_s=args.timeout_s)
+
+
+def _step_line(step: dict[str, Any], served: bool) -> str:
+    return (f"  {step['route']:>4} {step['offered_rps']:>6g}/s {step['side']:>8}: "
+            f"{step['achieved_rps']:7.1f} req/s  p50 {step['p50_ms']:6.1f}  p95 {step['p95_ms']:6.1f}  "
+            f"p99 {step['p99_ms']:7.1f} ms  errors {step['errors']}  dropped {step['dropped']}  "
+            f"(generator lag p99 {step['send_lag_p99_ms']:.1f} ms)  {'served' if served else 'MISSED'}")
+
+
+def table(steps: list[dict[str, Any]], capacity: dict[str, dict[str, Any]], routes: dict[str, str],
+          slo_ms: float) -> str:
+    """Side by side per route and offered rate, then each route's capacities and their ratio."""
+    from tools.bench.slo import meets_slo
+
+    head = (f"{'route':<18} {'offered':>7} | {'space':>7} {'p50':>6} {'p95':>6} {'p99':>7} {'err':>4} {'drop':>4} "
+            f"{'ok':>2} | {'db':>7} {'p50':>6} {'p95':>6} {'p99':>7} {'err':>4} {'drop':>4} {'ok':>2}")
     lines = [head, "-" * len(head)]
-    for users in steps:
-        s = next((r for r in results if r.side == "space" and r.users == users), None)
-        d = next((r for r in results if r.side == "database" and r.users == users), None)
-        if s is None or d is None:
-            lines.append(f"{users:>5} | (missing: a Locust run produced no stats)")
+
+    def cells(s: dict[str, Any] | None) -> str:
+        if s is None:
+            return f"{'-':>7} {'':>6} {'':>6} {'':>7} {'':>4} {'':>4} {'':>2}"
+        return (f"{s['achieved_rps']:>7.1f} {s['p50_ms']:>6.1f} {s['p95_ms']:>6.1f} {s['p99_ms']:>7.1f} "
+                f"{s['errors']:>4} {s['dropped']:>4} {'y' if meets_slo(s, slo_ms) else 'n':>2}")
+
+    for route, label in routes.items():
+        rates = sorted({s["offered_rps"] for s in steps if s["route"] == route})
+        for rate in rates:
+            pick = {side: next((s for s in steps if s["route"] == route and s["side"] == side
+                                and s["offered_rps"] == rate), None) for side in ("space", "database")}
+            lines.append(f"{label:<18} {rate:>7g} | {cells(pick['space'])} | {cells(pick['database'])}")
+    lines.append(f"achieved req/s and latencies in ms from each request's due time; ok = p99 < {slo_ms:g} ms, "
+                 f"no errors or drops, >= 95 % of offered answered ('-': not offered)")
+    lines.append("")
+    lines.append(f"capacity at p99 < {slo_ms:g} ms (highest offered rate served), requests/s:")
+    for route, label in routes.items():
+        cap = capacity.get(route)
+        if cap is None:
             continue
-        rps_x = s.rps / d.rps if d.rps else float("inf")
-        p99_x = d.p99_ms / s.p99_ms if s.p99_ms else float("inf")
-        lines.append(
-            f"{users:>5} | {s.rps:>9.1f} {s.p50_ms:>6.0f} {s.p95_ms:>6.0f} {s.p99_ms:>6.0f} {s.failures:>5} | "
-            f"{d.rps:>8.1f} {d.p50_ms:>6.0f} {d.p95_ms:>6.0f} {d.p99_ms:>6.0f} {d.failures:>5} | "
-            f"{rps_x:>6.2f} {p99_x:>6.2f}"
-        )
-    lines.append("latencies in ms; rps x = space/database throughput; p99 x = database p99 / space p99")
+        r = f"{cap['ratio']:.2f}" if cap["ratio"] is not None else "n/a (database served no step)"
+        lines.append(f"  {label:<18} space {cap['space']:>7g}  database {cap['database']:>7g}  space/database {r}")
     return "\n".join(lines)
+
+
+def capacities(steps: list[dict[str, Any]], routes: list[str], slo_ms: float) -> dict[str, dict[str, Any]]:
+    """Per route: each side's capacity (:func:`tools.bench.slo.capacity`) and space/database."""
+    from tools.bench.slo import capacity, ratio
+
+    out: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        cap = {side: capacity([s for s in steps if s["route"] == route and s["side"] == side], slo_ms)
+               for side in ("space", "database")}
+        out[route] = {**cap, "ratio": ratio(cap["space"], cap["database"])}
+    return out
+
+
+def _measure(sides: list[Side], routes: list[str], rates: list[float], args: argparse.Namespace,
+             steps: list[dict[str, Any]]) -> int:
+    """Every route and rate on both sides, first side alternating; appends to ``steps``; failed runs.
+
+    Both sides get the same rates (a side's noisy miss must not end its curve while the
+    other keeps climbing); a route stops once both missed ``--max-misses`` rates in a row.
+    """
+    from tools.bench.slo import meets_slo
+
+    failed_runs = 0
+    for r_index, route in enumerate(routes):
+        misses = {side.name: 0 for side in sides}
+        for index, rate in enumerate(rates):
+            if args.max_misses and min(misses.values()) >= args.max_misses:
+                print(f"  {route:>4}: both sides missed {args.max_misses} rates in a row, no higher rates", flush=True)
+                break
+            for side in (sides if index % 2 == 0 else sides[::-1]):
+                try:
+                    # the same seed on both sides: the same arrival schedule and request picks
+                    result = _offer(side, route, rate, args.step_seconds, 1000 * r_index + index, args)
+                except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+                    failed_runs += 1
+                    print(f"  {route:>4} {rate:>6g}/s {side.name:>8}: generator failed: {exc}", flush=True)
+                    continue
+                step = {"side": side.name, "route": route, **result}
+                served = meets_slo(step, args.slo_ms)
+                misses[side.name] = 0 if served else misses[side.name] + 1
+                steps.append(step)
+                print(_step_line(step, served), flush=True)
+                for kind, count in list(step.get("error_kinds", {}).items())[:3]:
+                    print(f"      error x{count}: {kind}", flush=True)
+    return failed_runs
 
 
 def run(args: argparse.Namespace) -> int:
     from tools.bench import results as bench_results
+    from tools.bench.shop_requests import ROUTES
+    from tools.bench.slo_plot import write_png
     from tools.local import jars
     from tools.local.postgres import ensure_postgres_installed, start_postgres
     from tools.local.processes import free_ports
     from tools.local.stack import LocalStack
-    from tools.local.units import FAST_HASH_ENV, UNIT_COMMAND
+    from tools.local.units import FAST_HASH_ENV, UNIT_COMMAND, start_unit
 
-    steps = [int(s) for s in args.steps.split(",") if s.strip()]
+    try:
+        rates = parse_rates(args.rates)
+    except ValueError as exc:
+        print(f"bench compare: {exc}", file=sys.stderr)
+        return 2
+    routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+    unknown = [r for r in routes if r not in ROUTES]
+    if unknown or not routes:
+        print(f"bench compare: unknown route(s) {unknown}; choose from {', '.join(ROUTES)}", file=sys.stderr)
+        return 2
+    if args.max_in_flight < 1 or args.step_seconds <= 0:
+        print("bench compare: --max-in-flight must be >= 1 and --step-seconds > 0", file=sys.stderr)
+        return 2
     load_before = os.getloadavg()
     tag = uuid.uuid4().hex[:8]
     cache = _cache_dir()
@@ -205,7 +283,8 @@ def run(args: argparse.Namespace) -> int:
     pg = None
     pump = None
     sides: list[Side] = []
-    results: list[StepResult] = []
+    steps: list[dict[str, Any]] = []
+    failed_runs = 0
     try:
         print(f"starting {args.members} Hazelcast members, a Kafka broker, a pump and PostgreSQL (fsync on) ...",
               flush=True)
@@ -227,36 +306,24 @@ def run(args: argparse.Namespace) -> int:
         }
         db_env = {**common, "SPACEGRID_DATABASE_URL": pg.dsn()}
         db_command = [sys.executable, "-m", "tools.bench.pg_unit"]
-        from tools.local.units import start_unit
-
         pump = start_unit(space_env, ports[-3], workdir / "space" / "logs", [sys.executable, "-m", "spacegrid.cli",
                                                                              "pump", "--loglevel", "warning"], "pump")
         pump.wait_ready(120)
         sides.append(_start_side("space", space_env, UNIT_COMMAND, args.units, workdir / "space"))
         sides.append(_start_side("database", db_env, db_command, args.units, workdir / "database"))
-
-        from loadtests.seed import seed_products
-
         for side in sides:
-            seed_products(side.url, count=args.products, stock=100_000, admin=ADMIN)
+            _seed(side, args.products, args.shoppers)
         if args.warmup_seconds > 0:
             # fresh JVMs spend their first minute compiling (C2) on the same 2 cores, and
             # PostgreSQL's caches start cold: warm both sides alike, unrecorded
-            print(f"warm-up: {args.warmup_seconds} s at {steps[0]} users per side (not recorded)", flush=True)
+            print(f"warm-up: {args.warmup_seconds:g} s of the mix at {rates[0]:g} req/s per side (not recorded)",
+                  flush=True)
             for side in sides:
-                run_locust(side.url, steps[0], args.warmup_seconds, workdir / f"{side.name}-warmup", args.wait_ms)
-        print(f"steps {steps} users, {args.step_seconds} s each, sides alternating; "
-              f"Locust in its own process; logs in {workdir}", flush=True)
-        for users in steps:
-            for side in sides:
-                r = run_locust(side.url, users, args.step_seconds, workdir / f"{side.name}-{users}", args.wait_ms)
-                if r is None:
-                    print(f"  {side.name:>8} {users:>3} users: no stats (see {workdir})", flush=True)
-                    continue
-                r.side = side.name
-                results.append(r)
-                print(f"  {side.name:>8} {users:>3} users: {r.rps:7.1f} req/s  p50 {r.p50_ms:.0f}  "
-                      f"p95 {r.p95_ms:.0f}  p99 {r.p99_ms:.0f} ms  failures {r.failures}", flush=True)
+                _offer(side, "mix", rates[0], args.warmup_seconds, 999_999, args)
+        print(f"routes {routes}, offered {rates} req/s, {args.step_seconds:g} s per step and side, "
+              f"{args.arrivals} arrivals, at most {args.max_in_flight} in flight, SLO p99 < {args.slo_ms:g} ms; "
+              f"generator in its own process; logs in {workdir}", flush=True)
+        failed_runs = _measure(sides, routes, rates, args, steps)
     finally:
         for side in sides:
             side.stop()
@@ -268,19 +335,25 @@ def run(args: argparse.Namespace) -> int:
         stack.down()
         shutil.rmtree(stack.profile.root, ignore_errors=True)
 
-    table = _table(results, steps)
+    caps = capacities(steps, routes, args.slo_ms)
+    labels = {r: ROUTES[r] for r in routes}
+    text = table(steps, caps, labels, args.slo_ms)
     print()
-    print(table)
-    print("load average (1/5/15 min) before %.2f/%.2f/%.2f, after %.2f/%.2f/%.2f" % (*load_before, *os.getloadavg()))
+    print(text)
+    load_after = os.getloadavg()
+    print("load average (1/5/15 min) before %.2f/%.2f/%.2f, after %.2f/%.2f/%.2f" % (*load_before, *load_after))
     setup = {
-        "steps": steps, "step_seconds": args.step_seconds, "members": args.members, "units": args.units,
-        "products": args.products, "wait_ms": args.wait_ms, "locust_classes": list(CLASSES),
-        "warmup_seconds": args.warmup_seconds,
-        "loadavg_1_5_15_before": load_before, "loadavg_1_5_15_after": os.getloadavg(),
-        "jvm_heap": "-Xmx384m per member", "commit": _git_head(), "postgres": "fsync=on, synchronous_commit=on, shared_buffers=64MB",
+        "rates": rates, "step_seconds": args.step_seconds, "routes": routes, "slo_ms": args.slo_ms,
+        "arrivals": args.arrivals, "max_in_flight": args.max_in_flight, "timeout_s": args.timeout_s,
+        "max_misses": args.max_misses, "members": args.members, "units": args.units, "products": args.products,
+        "shoppers": args.shoppers, "warmup_seconds": args.warmup_seconds,
+        "loadavg_1_5_15_before": load_before, "loadavg_1_5_15_after": load_after,
+        "jvm_heap": "-Xmx384m per member", "commit": _git_head(),
+        "postgres": "fsync=on, synchronous_commit=on, shared_buffers=64MB",
     }
-    path = bench_results.save("compare", {"setup": setup, "steps": [asdict(r) for r in results], "table": table},
-                              args.results)
-    print(f"\nresults: {path}")
+    doc = {"setup": setup, "routes": labels, "steps": steps, "capacity": caps, "table": text}
+    path = bench_results.save("compare", doc, args.results)
+    png = write_png(doc, args.png or path.with_suffix(".png"))
+    print(f"\nresults: {path}\nplot: {png}")
     shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if len(results) == 2 * len(steps) else 1
+    return 0 if failed_runs == 0 and steps else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import time
 from pathlib import Path
@@ -11,12 +12,14 @@ import orjson
 
 
 def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0..100) by nearest rank; 0.0 for no samples."""
+    """The q-th percentile (0..100) by nearest rank: the smallest sample with at least q % of
+    the samples at or below it (never an interpolated value no request had); 0.0 for none."""
     if not samples:
         return 0.0
     ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
-    return ordered[index]
+    # ceil, not round: round(2.5) is 2, which made the median of 5 samples the 2nd
+    rank = math.ceil(round(q * len(ordered) / 100, 9))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
 
 
 def save(name: str, result: dict[str, Any], directory: Path = Path("bench-results")) -> Path:
