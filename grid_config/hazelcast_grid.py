@@ -12,11 +12,15 @@ The client runs with ``fail_on_indeterminate_operation_state``: a write whose ba
 not all acknowledge raises :class:`~grid_config.errors.Indeterminate` instead of passing
 as done, and callers retry only idempotent steps.
 
-G7: before a write to a journaled map, it takes one journal credit for the (map,
+G7: before a write to a journaled map, it spends one journal credit for the (map,
 partition) entry it will append (decision 0018), so no journal ever holds more than its
-bound of un-shipped entries; a refused credit refuses the write with BacklogFull. A write
-that turned out to change nothing (a ``put_if_absent`` that found a value, a processor
-that answered a no-op) gives its credit back.
+bound of un-shipped entries; a refused credit refuses the write with BacklogFull. Credits
+are leased from the grid :data:`CREDIT_LEASE` at a time (decision 0020): a leased credit is
+taken, so the bound holds across clients; a lease unused for :data:`LEASE_IDLE_S` and all
+leases at close go back. A write that turned out to change nothing (a ``put_if_absent``
+that found a value, a processor that answered a no-op) returns its credit to the lease.
+A client that dies keeps its leased credits taken (at most a lease per journal it wrote
+to): the bound only gets tighter until credit reconciliation exists.
 
 Values are stored as :class:`~hazelcast.core.HazelcastJsonValue` (canonical orjson, sorted
 keys) so members evaluate predicates server-side. Paging orders by numeric id: for keys
@@ -48,6 +52,28 @@ from grid_config.settings import CommonSettings
 log = logging.getLogger(__name__)
 #: compare-and-set rounds of one ``update`` before it reports a WriteConflict
 UPDATE_ROUNDS = 16
+#: journal credits taken from the grid at a time and spent locally (G7, decision 0020)
+CREDIT_LEASE = 8
+#: a lease not drawn on for this long goes back to the grid
+LEASE_IDLE_S = 0.5
+
+
+class _Lease:
+    """Credits of one (map, partition) this client took and has not spent yet."""
+
+    __slots__ = ("map_name", "left", "used", "refill")
+
+    def __init__(self, map_name: str) -> None:
+        self.map_name, self.left, self.used = map_name, 0, False
+        self.refill = asyncio.Lock()
+
+    def spend(self) -> bool:
+        """Spend one leased credit if there is one."""
+        if self.left > 0:
+            self.left -= 1
+            self.used = True
+            return True
+        return False
 
 SORT_FIELD = "_sk"
 _MAX_SK = 2**63
@@ -149,6 +175,8 @@ class HazelcastGrid(Grid):
         self._journal_guard = journal_guard
         self._aio = AsyncioSide(settings, connect_timeout_s, operation_timeout_s, _translate, _is_driver_error)
         self._ids: Any = None
+        self._leases: dict[str, _Lease] = {}
+        self._keeper: asyncio.Task[None] | None = None
         #: the change-log port over the entity maps' event journals (shares the client)
         self.change_log = HazelcastChangeLog(self, names.journaled_maps if journaled_maps is None else journaled_maps)
 
@@ -164,8 +192,16 @@ class HazelcastGrid(Grid):
     # ---- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         await self._aio.start()
+        self._keeper = asyncio.get_running_loop().create_task(self._lease_keeper())
 
     async def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+        try:
+            await self._return_leases(idle_only=False)
+        except GridError as e:
+            log.warning("leased journal credits not given back at close: %s", e)
         self._ids = None
         await self._aio.close()
 
@@ -318,26 +354,63 @@ class HazelcastGrid(Grid):
         return credit_key(map_name, self.change_log.partition_of(key))
 
     async def _take_credit(self, map_name: str, key: str) -> None:
-        """One credit for a write to a journaled map, or BacklogFull (nothing written)."""
+        """One credit for a write to a journaled map, or BacklogFull (nothing written).
+
+        Credits are leased from the grid :data:`CREDIT_LEASE` at a time and spent here one
+        by one (a round trip per write would cost as much CPU as the write itself); near
+        the bound, where a whole lease is refused, one credit is asked for.
+        """
         ckey = self._credit_key(map_name, key)
         if ckey is None:
             return
-        step = CreditsTake(1, self._bound(map_name))
-        answer = CreditAnswer.from_json(
-            await self._aio.on_map(self.names.journal_credits, lambda m: m.execute_on_key(ckey, step)))
-        if not answer.taken:
-            raise BacklogFull(f"journal {ckey} holds its bound of un-shipped changes")
+        lease = self._leases.get(ckey)
+        if lease is None:
+            lease = self._leases[ckey] = _Lease(map_name)
+        if lease.spend():
+            return
+        async with lease.refill:  # one refill at a time: concurrent writers must not each lease
+            if lease.spend():  # refilled while this one waited
+                return
+            for n in (CREDIT_LEASE, 1):
+                step = CreditsTake(n, self._bound(map_name))
+                answer = CreditAnswer.from_json(
+                    await self._aio.on_map(self.names.journal_credits, lambda m: m.execute_on_key(ckey, step)))
+                if answer.taken:
+                    lease.left += n - 1
+                    lease.used = True
+                    return
+        raise BacklogFull(f"journal {ckey} holds its bound of un-shipped changes")
 
     async def _give_credit(self, map_name: str, key: str) -> None:
-        """Return the credit of a write that appended nothing (best effort: a lost give-back
-        only makes the journal's bound tighter, never looser)."""
+        """Return the credit of a write that appended nothing (to the lease: given back to
+        the grid with the lease's other unused credits)."""
         ckey = self._credit_key(map_name, key)
-        if ckey is None:
-            return
-        try:
-            await self._give(ckey, 1, map_name)
-        except GridError as e:
-            log.warning("journal credit for %s not given back: %s", ckey, e)
+        if ckey is not None:
+            self._leases.setdefault(ckey, _Lease(map_name)).left += 1
+
+    async def _return_leases(self, idle_only: bool) -> None:
+        """Give unused leased credits back to the grid: those of leases not used since the
+        last call (``idle_only``), or all of them (closing). A failed give-back is logged:
+        it only makes the journal's bound tighter, never looser."""
+        returns = []
+        for ckey, lease in list(self._leases.items()):
+            if lease.left > 0 and not (idle_only and lease.used):
+                returns.append((ckey, lease.left, lease.map_name))
+                lease.left = 0
+            lease.used = False
+        results = await asyncio.gather(*(self._give(c, n, m) for c, n, m in returns), return_exceptions=True)
+        for (ckey, n, _), r in zip(returns, results):
+            if isinstance(r, Exception):
+                log.warning("%d leased journal credits of %s not given back: %s", n, ckey, r)
+
+    async def _lease_keeper(self) -> None:
+        """Every :data:`LEASE_IDLE_S`, idle leases go back, so credits do not sit in a quiet unit."""
+        while True:
+            await asyncio.sleep(LEASE_IDLE_S)
+            try:
+                await self._return_leases(idle_only=True)
+            except GridError as e:  # pragma: no cover - logged per lease above
+                log.warning("returning idle journal credits failed: %s", e)
 
     async def _give(self, ckey: str, count: int, map_name: str) -> None:
         step = CreditsGive(count, self._bound(map_name))

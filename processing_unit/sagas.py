@@ -13,7 +13,8 @@ hold older than its bound is settled if its order exists with that attempt, else
 A placement never commits once its holds are older than half that bound, so the reaper
 never releases the stock of an order that is still about to be written. A line that is
 short only because of other orders' holds (which may yet be released) is looked at again
-for up to :data:`WAIT_FOR_HOLDS_MS` before the answer is 409: a product sells out exactly.
+(a read) for up to :data:`WAIT_FOR_HOLDS_MS`, holding again at most :data:`HOLD_TRIES` times,
+before the answer is 409: a product sells out exactly unless the waits run out.
 
 **Cancelling.** The order's compare-and-set to ``cancelled`` (``restock`` "pending") is the
 commit point; then each line's stock is given back once (keyed by order id), the order
@@ -42,6 +43,9 @@ from processing_unit.stock import Stock, failure
 
 #: how long a placement waits for other orders' holds to settle or go before answering 409
 WAIT_FOR_HOLDS_MS = 5_000
+#: how often one placement holds its lines before a short line is its answer (each failed
+#: try journals a hold and a release per held line: the bound keeps a sell-out's churn small)
+HOLD_TRIES = 3
 
 
 class _WaitForHolds(Exception):
@@ -88,6 +92,7 @@ class OrderSagas:
             order_id = await self._grid.new_id()
         wanted = dict(lines)
         give_up_at = now_ms() + min(WAIT_FOR_HOLDS_MS, self._bound_ms // 3)
+        tries = 0
         for round_ in itertools.count():
             attempt, started = secrets.token_hex(8), now_ms()
             # read first: bad input (an unknown product) and a shortage change nothing
@@ -98,18 +103,19 @@ class OrderSagas:
             elif refused is not None:
                 raise refused  # unknown product, or sold out
             else:
+                tries += 1
                 holds = await self._stock.hold(order_id, attempt, wanted, started, request_id)
                 held = [pid for pid, a in holds.items() if isinstance(a, StockAnswer) and a.outcome == "held"]
                 if len(held) == len(wanted):
                     break
                 await self._stock.release(order_id, attempt, held, request_id)
                 refused = _refusal(holds, lines)
-                if not isinstance(refused, InsufficientStock):
+                if not isinstance(refused, InsufficientStock) or tries >= HOLD_TRIES:
                     raise refused
             if now_ms() >= give_up_at:
                 raise refused
-            # other orders' holds may yet be released: look again shortly
-            await asyncio.sleep(random.uniform(0.002, 0.01) * (round_ + 1))
+            # other orders' holds may yet be released: look again shortly (a read, no write)
+            await asyncio.sleep(random.uniform(0.005, 0.02) * min(round_ + 1, 5))
         prices = {pid: p["price_cents"] for pid, p in products.items()}
         if now_ms() - started > self._bound_ms // 2:
             # the reaper may release these holds soon: committing now could sell stock twice

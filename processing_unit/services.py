@@ -35,6 +35,10 @@ log = logging.getLogger("spacegrid.unit")
 #: a unique-value claim (email, sku) whose entity never appeared is taken over after this
 #: long: its request died between the claim and the entity write
 ORPHAN_CLAIM_S = 30.0
+#: a token's user is read again after this long (a removed user's token works this long more)
+USER_FRESH_S = 2.0
+#: users kept read per unit at most
+RECENT_USERS = 10_000
 
 
 async def _claim(grid: Grid, map_name: str, value_key: str, claim: dict[str, Any], owner_map: str,
@@ -59,6 +63,8 @@ class Identity:
         self._grid, self._passwords = grid, passwords
         self.tokens, self._limiter = tokens, limiter
         self._names = grid.names
+        #: user id -> (read at, user): recently read users (bounded)
+        self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def create_user(self, body: NewUser, request_id: str, is_admin: bool = False) -> dict[str, Any]:
         """Claim the email, then store the user: two concurrent sign-ups get one 201, one 409."""
@@ -87,10 +93,21 @@ class Identity:
         return {"token": token, "expires_at": expires_at}
 
     async def user(self, user_id: str) -> dict[str, Any]:
-        """The user behind a valid token; a token for a vanished user is a 401."""
+        """The user behind a valid token; a token for a vanished user is a 401.
+
+        Read at most every :data:`USER_FRESH_S` per user: every authenticated request asks,
+        and a user changes only by being written anew (a round trip saved per request)."""
+        now = time.monotonic()
+        hit = self._recent.get(user_id)
+        if hit is not None and now - hit[0] < USER_FRESH_S:
+            return hit[1]
         user = await self._grid.get(self._names.users, user_id)
         if user is None:
+            self._recent.pop(user_id, None)
             raise Unauthorized("token's user does not exist")
+        if len(self._recent) >= RECENT_USERS and user_id not in self._recent:
+            self._recent.pop(next(iter(self._recent)))  # the oldest entry: the dict keeps insertion order
+        self._recent[user_id] = (now, user)
         return user
 
     async def require_admin(self, user_id: str) -> dict[str, Any]:

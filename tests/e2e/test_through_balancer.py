@@ -23,8 +23,8 @@ from tests.support.engines import ClusterHandle
 from tests.support.eventually import eventually
 
 ADMIN = f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}"
-#: 503s tolerated while a member joins and one leaves gracefully. Measured: a classic-client
-#: transaction whose connection was to the leaving member fails with "Could not invoke on
+#: 503s tolerated while a member joins and one leaves gracefully. Measured (with the former classic-client
+#: transactions): a call whose connection was to the leaving member fails with "Could not invoke on
 #: connection ... live=False" -> GridUnavailable -> 503 (1-3 per run of ~1700 requests,
 #: only on writes; an honest answer, the client may retry: orders carry Idempotency-Key).
 #: Never a 500, never a connection error, never a lost acknowledged write.

@@ -1,4 +1,4 @@
-"""``spacegrid bench unit|pump|writer|reader|compare``: side-by-side benchmarks (docs/benchmarks.md).
+"""``spacegrid bench unit|pump|writer|reader|orders|compare``: side-by-side benchmarks (docs/benchmarks.md).
 
 Each benchmark lives in ``tools/bench/<name>.py`` with ``add_arguments(parser)`` and
 ``run(args) -> int``; it prints a table and writes JSON under ``bench-results/``.
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "pump": "pump changes/s vs a raw aiokafka producer sending the same records",
     "writer": "sink rows/s vs raw executemany; whole writer vs raw consumer; write-behind lag",
     "reader": "cold-start entities/s vs raw put_all",
+    "orders": "POST /orders on the space vs the same unit over PostgreSQL; no degradation after N orders",
     "compare": "capacity at a p99 SLO under open-loop load: space-based stack vs a direct-to-database service",
 }
 

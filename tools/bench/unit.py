@@ -49,14 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ---- servers --------------------------------------------------------------------------
-def _server(env: dict[str, str], app: str, products: int, workdir: Path) -> tuple[Any, dict]:
+def _server(env: dict[str, str], app: str, products: int, workdir: Path,
+            extra: tuple[str, ...] = ()) -> tuple[Any, dict]:
     from tools.local.processes import free_ports
     from tools.local.units import start_unit
 
     port = free_ports(1)[0]
     seed_file = workdir / f"seed-{app}-{port}.json"
     cmd = [sys.executable, "-m", "tools.bench.unit_server", "--app", app, "--port", str(port),
-           "--products", str(products), "--seed-file", str(seed_file)]
+           "--products", str(products), "--seed-file", str(seed_file), *extra]
     proc = start_unit(env, port, workdir, command=cmd, name=f"bench-{app}")
     deadline = time.monotonic() + 120
     while not seed_file.exists():

@@ -10,6 +10,9 @@ unit's handlers with no middleware, validation, auth or problem mapping:
 - ``POST /orders``: the saga's calls: ``new_id()``, ``get_many(products)``, one ``StockHold``
   per line in parallel, ``put_if_absent(order)``, then the settles off the request path.
 
+``--app shipper --namespace N`` only ships namespace N's journals (the pump's work in its own
+process, as in production; the server then runs with ``--ship none``). ``--app unit-pg`` runs the unit over PostgreSQL (``SPACEGRID_DATABASE_URL``), an order in one
+SQL transaction (:mod:`tools.bench.pg_orders`): ``bench orders``' database side.
 On start it seeds ``--products`` products (huge stock, so orders never run out) and one
 user, and writes ``{"product_ids", "token", "user_id"}`` to ``--seed-file``.
 """
@@ -31,6 +34,7 @@ from grid_config.events import utc_now_iso
 from grid_config.ports import Grid
 from spacegrid.bootstrap import open_grid
 from processing_unit.domain import catalog, orders, users
+from processing_unit.sagas import OrderSagas
 from processing_unit.settings import UnitSettings, load_unit_settings
 from processing_unit.tokens import Tokens
 
@@ -91,21 +95,41 @@ def bare_app(grid: Grid, user_id: str) -> web.Application:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    settings = load_unit_settings(require_secret=False, namespace=f"bench{uuid.uuid4().hex[:8]}-")
-    grid = open_grid(settings)
+    settings = load_unit_settings(require_secret=False, namespace=args.namespace or f"bench{uuid.uuid4().hex[:8]}-")
+    sagas: type[OrderSagas] = OrderSagas
+    if args.app == "unit-pg":  # the conventional service: every request on PostgreSQL
+        from tools.bench.pg_orders import PostgresOrderSagas
+        from tools.bench.postgres_grid import PostgresGrid
+
+        grid: Grid = PostgresGrid(settings.database_url, settings.names)
+        sagas = PostgresOrderSagas
+    else:
+        grid = open_grid(settings)
     await grid.start()
     # no pump runs here: ship the journals into a sink that drops them, so writes keep their
     # G7 credit cost but the journals never fill (the pump's own cost is `bench pump`'s)
     stop = asyncio.Event()
-    discard = asyncio.create_task(ship_shard(grid.change_log, grid.names, _Discard(), 0, 1, stop))
+    inline = args.ship == "inline" and grid.change_log is not None
+    discard = (asyncio.create_task(ship_shard(grid.change_log, grid.names, _Discard(), 0, 1, stop,
+                                              on_shipped=grid.change_log.shipped))
+               if inline or args.app == "shipper" else asyncio.create_task(stop.wait()))
+    if args.app == "shipper":  # the pump's work in a process of its own, nothing else
+        try:
+            Path(args.seed_file).write_bytes(b"{}")
+            await discard
+        finally:
+            stop.set()
+            await asyncio.gather(discard, return_exceptions=True)
+            await grid.close()
+        return
     try:
         seeded = await seed(grid, settings, args.products)
-        if args.app == "unit":
+        if args.app in ("unit", "unit-pg"):
             from processing_unit.app import create_app
             from service_kit.logs import configure_logging
 
             configure_logging()  # as `spacegrid unit` runs: a JSON access-log line per request
-            app = create_app(settings, grid)
+            app = create_app(settings, grid, sagas=sagas)
         else:
             app = bare_app(grid, seeded["user_id"])
         runner = web.AppRunner(app, access_log=None)
@@ -136,7 +160,10 @@ class _Discard:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--app", choices=("unit", "bare"), required=True)
+    ap.add_argument("--app", choices=("unit", "bare", "unit-pg", "shipper"), required=True)
+    ap.add_argument("--namespace", default="", help="grid namespace (default: a fresh one)")
+    ap.add_argument("--ship", choices=("inline", "none"), default="inline",
+                    help="ship the journals in this process (inline) or leave it to a shipper process")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--products", type=int, default=100)
     ap.add_argument("--seed-file", required=True)
