@@ -39,7 +39,7 @@ from tools.bench.results import percentile, save
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapters", default="local,hazelcast", help="comma list of local,hazelcast")
-    parser.add_argument("--members", type=int, default=1, choices=(1, 3), help="Hazelcast members to start")
+    parser.add_argument("--members", type=int, default=2, choices=(1, 2, 3), help="Hazelcast members to start")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unrecorded load first")
     parser.add_argument("--connections", type=int, default=32)
