@@ -53,7 +53,7 @@ def test_orders_reach_sqlite_and_survive_a_restart(tmp_path: Path) -> None:
         shopper = {"Authorization": f"Bearer {sign_in(url, 's@e.invalid', 'shopper-pw-1')}"}
         orders = []
         for qty in (1, 2):
-            r = requests.post(f"{url}/orders", headers=shopper, timeout=10,
+            r = requests.post(f"{url}/orders", headers={**shopper, "Idempotency-Key": f"restart-{qty}"}, timeout=10,
                               json={"lines": [{"product_id": product["id"], "quantity": qty}]})
             assert r.status_code == 201, r.text
             orders.append(r.json())
@@ -90,5 +90,15 @@ def test_orders_reach_sqlite_and_survive_a_restart(tmp_path: Path) -> None:
         # and the admin bootstrapped on the first start was loaded, not created twice
         assert len(_rows(db, "SELECT id FROM users")) == 2
         sign_in(url, *ADMIN)
+        # G6: a retry after the restart returns the first order and creates nothing
+        retry = requests.post(f"{url}/orders", headers={**shopper, "Idempotency-Key": "restart-2"}, timeout=10,
+                              json={"lines": [{"product_id": product["id"], "quantity": 2}]})
+        assert retry.status_code == 201 and retry.headers.get("Idempotent-Replayed") == "true", retry.text
+        assert retry.json()["id"] == orders[1]["id"] and retry.json()["status"] == "placed"
+        other_body = requests.post(f"{url}/orders", headers={**shopper, "Idempotency-Key": "restart-2"}, timeout=10,
+                                   json={"lines": [{"product_id": product["id"], "quantity": 1}]})
+        assert other_body.status_code == 422, other_body.text
+        assert len(requests.get(f"{url}/orders", headers=shopper, timeout=10).json()["items"]) == 2
+        assert requests.get(f"{url}/products/{product['id']}", timeout=10).json()["stock"] == 2
     finally:
         assert again.stop(timeout=60) == 0, again.tail()

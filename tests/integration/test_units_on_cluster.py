@@ -357,8 +357,14 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
         product_ids = await create_products(http, current[0].url, admin, CRASH_PRODUCTS, CRASH_STOCK)
         tokens = await shoppers(http, [current[0].url], 6)
 
+        keyed_body = {"lines": [{"product_id": product_ids[0], "quantity": 1}]}
+        async with http.post(f"{current[0].url}/orders", json=keyed_body,
+                             headers={"Authorization": f"Bearer {tokens[0]}", "Idempotency-Key": "before-the-kills"}) as r:
+            assert r.status == 201, await r.text()
+            keyed_order = await r.json()
         tap = await JournalTap(audit_grid).start()  # ships the journals along, like a pump
         ledger = Ledger()
+        ledger.orders[keyed_order["id"]] = keyed_order
         stop = asyncio.Event()
         workers = [asyncio.create_task(write_load(http, current, tokens, product_ids, ledger, stop, s))
                    for s in range(WORKERS)]
@@ -431,6 +437,11 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
 
         await eventually_async(every_product_orderable, timeout=FLOW_DEADLINE_S, interval=0.2)
         writable_s = time.monotonic() - killed_at
+        # G6: the key used before five unit restarts still answers with its first order
+        async with http.post(f"{fresh.url}/orders", json=keyed_body,
+                             headers={"Authorization": f"Bearer {tokens[0]}", "Idempotency-Key": "before-the-kills"}) as r:
+            assert r.status == 201 and r.headers.get("Idempotent-Replayed") == "true", await r.text()
+            assert (await r.json())["id"] == keyed_order["id"]
     print(f"every product orderable again {writable_s:.2f}s after the last SIGKILL")
     grid_orders = await map_values(audit_grid, names.orders)
     stock = await audit_grid.get_many(names.products, product_ids)
