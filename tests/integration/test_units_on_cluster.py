@@ -26,6 +26,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -273,6 +274,21 @@ async def test_two_units_200_concurrent_orders_sell_exactly_the_stock(
         "a record without its change, or a change without its record")
 
 
+async def sagas_finished_and_stock_conserved(
+    grid: HazelcastGrid, product_ids: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """No hold left, no cancelled order still owing stock, and initial = current + ordered per
+    product (G5, once the reapers finished what dead units left); the orders and stock."""
+    orders = await map_values(grid, grid.names.orders)
+    stock = await grid.get_many(grid.names.products, product_ids)
+    assert not any(stock[pid].get("holds") for pid in product_ids), "holds left"
+    assert not [o for o in orders.values() if o.get("restock") == "pending"], "stock still owed"
+    held = held_by_orders(orders)
+    off = {pid: CRASH_STOCK - stock[pid]["stock"] - held[pid] for pid in product_ids}
+    assert all(v == 0 for v in off.values()), f"initial - current - held per product: {off}"
+    return orders, stock
+
+
 # ---- (b) SIGKILL under load -------------------------------------------------------------
 KILLS = 5
 CRASH_PRODUCTS = 4
@@ -403,15 +419,7 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
     started_units.append(fresh)
     await asyncio.get_running_loop().run_in_executor(None, fresh.wait_ready, 60.0)
 
-    async def conserved() -> tuple[dict[str, Any], dict[str, Any]]:
-        orders = await map_values(audit_grid, names.orders)
-        stock = await audit_grid.get_many(names.products, product_ids)
-        assert not any(stock[pid].get("holds") for pid in product_ids), "holds left"
-        assert not [o for o in orders.values() if o.get("restock") == "pending"], "stock still owed"
-        held = held_by_orders(orders)
-        off = {pid: CRASH_STOCK - stock[pid]["stock"] - held[pid] for pid in product_ids}
-        assert all(v == 0 for v in off.values()), f"initial - current - held per product: {off}"
-        return orders, stock
+    conserved = partial(sagas_finished_and_stock_conserved, audit_grid, product_ids)
 
     try:
         grid_orders, stock = await eventually_async(conserved, timeout=SETTLE_DEADLINE_S, interval=0.2)
@@ -515,15 +523,7 @@ async def test_member_sigkill_during_orders_loses_no_order_and_conserves_stock(
         assert not [s for s in ledger.statuses if s.split()[-1].startswith("5") and not s.endswith("503")], \
             ledger.statuses
 
-        async def conserved() -> tuple[dict[str, Any], dict[str, Any]]:
-            orders = await map_values(grid, names.orders)
-            stock = await grid.get_many(names.products, product_ids)
-            assert not any(stock[pid].get("holds") for pid in product_ids), "holds left"
-            assert not [o for o in orders.values() if o.get("restock") == "pending"], "stock still owed"
-            held = held_by_orders(orders)
-            off = {pid: CRASH_STOCK - stock[pid]["stock"] - held[pid] for pid in product_ids}
-            assert all(v == 0 for v in off.values()), f"initial - current - held per product: {off}"
-            return orders, stock
+        conserved = partial(sagas_finished_and_stock_conserved, grid, product_ids)
 
         grid_orders, stock = await eventually_async(conserved, timeout=SETTLE_DEADLINE_S, interval=0.2)
         lost = [oid for oid in ledger.orders if oid not in grid_orders]
