@@ -57,6 +57,16 @@ class _WaitForHolds(Exception):
 
 
 @dataclass(frozen=True)
+class _Held:
+    """One attempt's holds on every line of an order, with the prices read before them."""
+
+    attempt: str
+    at_ms: int
+    product_ids: list[str]
+    prices: dict[str, int]
+
+
+@dataclass(frozen=True)
 class Placed:
     order: dict[str, Any]
     replayed: bool
@@ -90,6 +100,30 @@ class OrderSagas:
                 return Placed(orders.replayed(first, fingerprint), replayed=True)
         else:
             order_id = await self._grid.new_id()
+        held = await self._hold_every_line(order_id, lines, request_id)
+        attempt, started = held.attempt, held.at_ms
+        if now_ms() - started > self._bound_ms // 2:
+            # the reaper may release these holds soon: committing now could sell stock twice
+            await self._stock.release(order_id, attempt, held.product_ids, request_id)
+            raise GridUnavailable("placing the order took too long; nothing was ordered")
+        order = orders.new_order(
+            order_id, user_id, lines, held.prices, attempt=attempt, placed_at_ms=started,
+            fingerprint=fingerprint if idempotency_key is not None else None)
+        # the commit point; on an unknown outcome the holds stay for the reaper to decide
+        first = await idempotent(lambda: self._grid.put_if_absent(self._orders, order_id, order, request_id=request_id))
+        if first is not None and first.get("attempt") != attempt:
+            await self._stock.release(order_id, attempt, held.product_ids, request_id)
+            return Placed(orders.replayed(first, fingerprint), replayed=True)
+        self._stock.settle_later(order_id, attempt, held.product_ids, request_id)
+        return Placed(orders.public_order(order), replayed=False)
+
+    async def _hold_every_line(self, order_id: str, lines: Sequence[tuple[str, int]], request_id: str) -> _Held:
+        """Hold every line for a new attempt, or raise why not (nothing of this attempt held).
+
+        Reads first: an unknown product (422) or a line short even counting other orders'
+        holds (409) changes nothing. A line short only because of holds is read again until
+        those holds settle or go, holding again at most :data:`HOLD_TRIES` times.
+        """
         wanted = dict(lines)
         give_up_at = now_ms() + min(WAIT_FOR_HOLDS_MS, self._bound_ms // 3)
         tries = 0
@@ -107,7 +141,8 @@ class OrderSagas:
                 holds = await self._stock.hold(order_id, attempt, wanted, started, request_id)
                 held = [pid for pid, a in holds.items() if isinstance(a, StockAnswer) and a.outcome == "held"]
                 if len(held) == len(wanted):
-                    break
+                    prices = {pid: p["price_cents"] for pid, p in products.items()}
+                    return _Held(attempt, started, held, prices)
                 await self._stock.release(order_id, attempt, held, request_id)
                 refused = _refusal(holds, lines)
                 if not isinstance(refused, InsufficientStock) or tries >= HOLD_TRIES:
@@ -116,21 +151,7 @@ class OrderSagas:
                 raise refused
             # other orders' holds may yet be released: look again shortly (a read, no write)
             await asyncio.sleep(random.uniform(0.005, 0.02) * min(round_ + 1, 5))
-        prices = {pid: p["price_cents"] for pid, p in products.items()}
-        if now_ms() - started > self._bound_ms // 2:
-            # the reaper may release these holds soon: committing now could sell stock twice
-            await self._stock.release(order_id, attempt, held, request_id)
-            raise GridUnavailable("placing the order took too long; nothing was ordered")
-        order = orders.new_order(
-            order_id, user_id, lines, prices, attempt=attempt, placed_at_ms=started,
-            fingerprint=fingerprint if idempotency_key is not None else None)
-        # the commit point; on an unknown outcome the holds stay for the reaper to decide
-        first = await idempotent(lambda: self._grid.put_if_absent(self._orders, order_id, order, request_id=request_id))
-        if first is not None and first.get("attempt") != attempt:
-            await self._stock.release(order_id, attempt, held, request_id)
-            return Placed(orders.replayed(first, fingerprint), replayed=True)
-        self._stock.settle_later(order_id, attempt, held, request_id)
-        return Placed(orders.public_order(order), replayed=False)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def cancel(self, order_id: str, user: Mapping[str, Any], request_id: str) -> dict[str, Any]:
         """The compare-and-set to cancelled, then the stock back (see the module docstring)."""
