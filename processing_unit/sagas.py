@@ -93,13 +93,11 @@ class OrderSagas:
         fingerprint: str,
         request_id: str,
     ) -> Placed:
+        order_id = await self.order_id(user_id, idempotency_key)
         if idempotency_key is not None:
-            order_id = orders.order_id_for(user_id, idempotency_key)
             first = await self._grid.get(self._orders, order_id)
             if first is not None:
                 return Placed(orders.replayed(first, fingerprint), replayed=True)
-        else:
-            order_id = await self._grid.new_id()
         held = await self._hold_every_line(order_id, lines, request_id)
         attempt, started = held.attempt, held.at_ms
         if now_ms() - started > self._bound_ms // 2:
@@ -116,6 +114,12 @@ class OrderSagas:
             return Placed(orders.replayed(first, fingerprint), replayed=True)
         self._stock.settle_later(order_id, attempt, held.product_ids, request_id)
         return Placed(orders.public_order(order), replayed=False)
+
+    async def order_id(self, user_id: str, idempotency_key: str | None) -> str:
+        """The id a placement writes its order under: derived from the key (G6), else a new one."""
+        if idempotency_key is not None:
+            return orders.order_id_for(user_id, idempotency_key)
+        return await self._grid.new_id()
 
     async def _hold_every_line(self, order_id: str, lines: Sequence[tuple[str, int]], request_id: str) -> _Held:
         """Hold every line for a new attempt, or raise why not (nothing of this attempt held).
@@ -177,26 +181,39 @@ class OrderSagas:
         return orders.public_order(done or order)
 
 
-def _precheck(products: Mapping[str, Mapping[str, Any]], lines: Sequence[tuple[str, int]]) -> Exception | None:
-    """The refusal the products as read already show (unknown product, not enough stock)."""
+def refusal_on_read(products: Mapping[str, Mapping[str, Any]], lines: Sequence[tuple[str, int]]) -> Exception | None:
+    """The refusal the products as read already show: an unknown product (422), or a line
+    short of available stock (409); None when every line could be had."""
     missing = [pid for pid, _ in lines if pid not in products]
     if missing:
-        index = {pid: i for i, (pid, _) in enumerate(lines)}
-        return InvalidInput(
-            "unknown product(s): " + ", ".join(missing),
-            [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing],
-        )
+        return unknown_products(missing, lines)
     short = {pid: products[pid]["stock"] for pid, qty in lines if products[pid]["stock"] < qty}
-    if not short:
-        return None
-    refusal = _short(short, dict(lines))
+    return short_of(short, dict(lines)) if short else None
+
+
+def _precheck(products: Mapping[str, Mapping[str, Any]], lines: Sequence[tuple[str, int]]) -> Exception | None:
+    """:func:`refusal_on_read`, except that a shortage other orders' holds could still cover
+    is a :class:`_WaitForHolds`."""
+    refusal = refusal_on_read(products, lines)
+    if not isinstance(refusal, InsufficientStock):
+        return refusal
+    short = {pid: products[pid]["stock"] for pid, qty in lines if products[pid]["stock"] < qty}
     held = {pid: sum(h.get("qty", 0) for h in (products[pid].get("holds") or {}).values()) for pid in short}
     if all(short[pid] + held[pid] >= qty for pid, qty in lines if pid in short):
         return _WaitForHolds(refusal)
     return refusal
 
 
-def _short(left: Mapping[str, int], wanted: Mapping[str, int]) -> InsufficientStock:
+def unknown_products(missing: Sequence[str], lines: Sequence[tuple[str, int]]) -> InvalidInput:
+    index = {pid: i for i, (pid, _) in enumerate(lines)}
+    return InvalidInput(
+        "unknown product(s): " + ", ".join(missing),
+        [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing],
+    )
+
+
+def short_of(left: Mapping[str, int], wanted: Mapping[str, int]) -> InsufficientStock:
+    """409 for the lines of ``left`` (product id -> units left)."""
     return InsufficientStock(
         "not enough stock for product(s): " + ", ".join(left),
         [FieldError(f"product {p}", f"{n} left, {wanted[p]} wanted") for p, n in left.items()],
@@ -211,12 +228,8 @@ def _refusal(holds: Mapping[str, StockAnswer | Exception], lines: Sequence[tuple
     answers = {pid: a for pid, a in holds.items() if isinstance(a, StockAnswer)}
     missing = [pid for pid, a in answers.items() if a.outcome == "missing"]
     if missing:  # removed since it was read
-        index = {pid: i for i, (pid, _) in enumerate(lines)}
-        return InvalidInput(
-            "unknown product(s): " + ", ".join(missing),
-            [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing],
-        )
+        return unknown_products(missing, lines)
     if any(a.outcome == "busy" for a in answers.values()):
         return Conflict("an order with this Idempotency-Key is being placed right now; retry shortly",
                         [FieldError("Idempotency-Key", "a request with this key is in progress")])
-    return _short({pid: a.available or 0 for pid, a in answers.items() if a.outcome == "short"}, dict(lines))
+    return short_of({pid: a.available or 0 for pid, a in answers.items() if a.outcome == "short"}, dict(lines))

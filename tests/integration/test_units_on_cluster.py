@@ -348,8 +348,7 @@ async def write_load(http: aiohttp.ClientSession, unit: list[UnitProcess], token
             await asyncio.sleep(0.05)  # the unit is down: the test restarts it
 
 
-async def watch_holds(grid: HazelcastGrid, product_ids: list[str], oldest_s: list[float],
-                      stop: asyncio.Event) -> None:
+async def watch_holds(grid: HazelcastGrid, product_ids: list[str], oldest_s: list[float]) -> None:
     """The age of the oldest stock hold seen, sampled until cancelled (G5: holds are bounded)."""
     while True:
         stock = await grid.get_many(grid.names.products, product_ids)
@@ -385,7 +384,7 @@ async def test_sigkill_under_write_load_loses_nothing_and_conserves_stock(
         workers = [asyncio.create_task(write_load(http, current, tokens, product_ids, ledger, stop, s))
                    for s in range(WORKERS)]
         oldest_hold_s = [0.0]
-        watcher = asyncio.create_task(watch_holds(audit_grid, product_ids, oldest_hold_s, stop))
+        watcher = asyncio.create_task(watch_holds(audit_grid, product_ids, oldest_hold_s))
         restart_s: list[float] = []
         try:
             for kill in range(1, KILLS + 1):

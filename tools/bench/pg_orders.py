@@ -15,8 +15,7 @@ import orjson
 
 from grid_config.ports import id_order
 from processing_unit.domain import orders
-from processing_unit.errors import FieldError, InsufficientStock, InvalidInput
-from processing_unit.sagas import OrderSagas, Placed, now_ms
+from processing_unit.sagas import OrderSagas, Placed, now_ms, refusal_on_read
 from tools.bench.postgres_grid import LIVE, PostgresGrid
 
 
@@ -33,8 +32,7 @@ class PostgresOrderSagas(OrderSagas):
     ) -> Placed:
         grid = self._grid
         assert isinstance(grid, PostgresGrid)
-        order_id = (orders.order_id_for(user_id, idempotency_key) if idempotency_key is not None
-                    else await grid.new_id())
+        order_id = await self.order_id(user_id, idempotency_key)
         names = grid.names
         wanted = dict(lines)
 
@@ -49,16 +47,9 @@ class PostgresOrderSagas(OrderSagas):
                 (names.products, sorted(wanted, key=id_order)),
             )
             products = {k: orjson.loads(v) for k, v in cur.fetchall()}
-            missing = [pid for pid, _ in lines if pid not in products]
-            if missing:
-                index = {pid: i for i, (pid, _) in enumerate(lines)}
-                raise InvalidInput("unknown product(s): " + ", ".join(missing),
-                                   [FieldError(f"lines[{index[p]}].product_id", "no such product") for p in missing])
-            short = [pid for pid, _ in lines if products[pid]["stock"] < wanted[pid]]
-            if short:
-                raise InsufficientStock(
-                    "not enough stock for product(s): " + ", ".join(short),
-                    [FieldError(f"product {p}", f"{products[p]['stock']} left, {wanted[p]} wanted") for p in short])
+            refused = refusal_on_read(products, lines)  # the rows are locked: what it reads stays true
+            if refused is not None:
+                raise refused
             for pid in sorted(wanted, key=id_order):
                 p = products[pid]
                 grid._write(cur, names.products, pid,
