@@ -10,8 +10,9 @@ the key (:func:`~processing_unit.domain.orders.order_id_for`), so the order's ow
 
 What a crash leaves behind is finished by the reaper (:mod:`processing_unit.reaper`): a
 hold older than its bound is settled if its order exists with that attempt, else released.
-A placement never commits once its holds are older than half that bound, so the reaper
-never releases the stock of an order that is still about to be written. A line that is
+A placement never sends its commit once its holds are older than half that bound (retries
+included), and the bound is more than twice a grid call's deadline, so the reaper never
+releases the stock of an order that is still about to be written. A line that is
 short only because of other orders' holds (which may yet be released) is looked at again
 (a read) for up to :data:`WAIT_FOR_HOLDS_MS`, holding again at most :data:`HOLD_TRIES` times,
 before the answer is 409: a product sells out exactly unless the waits run out.
@@ -108,7 +109,14 @@ class OrderSagas:
             order_id, user_id, lines, held.prices, attempt=attempt, placed_at_ms=started,
             fingerprint=fingerprint if idempotency_key is not None else None)
         # the commit point; on an unknown outcome the holds stay for the reaper to decide
-        first = await idempotent(lambda: self._grid.put_if_absent(self._orders, order_id, order, request_id=request_id))
+        commit_by = started + self._bound_ms // 2
+
+        async def commit() -> dict[str, Any] | None:
+            if now_ms() > commit_by:  # a retry now could land after the reaper released the holds
+                raise GridUnavailable("the order's outcome is unknown; retry with the same Idempotency-Key")
+            return await self._grid.put_if_absent(self._orders, order_id, order, request_id=request_id)
+
+        first = await idempotent(commit)
         if first is not None and first.get("attempt") != attempt:
             await self._stock.release(order_id, attempt, held.product_ids, request_id)
             return Placed(orders.replayed(first, fingerprint), replayed=True)

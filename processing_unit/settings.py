@@ -22,8 +22,10 @@ class UnitSettings(CommonSettings):
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_window_s: int = Field(default=300, ge=1, le=86_400)
     #: a stock hold older than this is settled or released by the reaper (G5); a placement
-    #: that has not committed within half of it gives up (503)
-    hold_bound_s: float = Field(default=30.0, ge=1.0, le=3600)
+    #: that has not committed within half of it gives up (503). At least 15 s: a commit sent
+    #: at half the bound must be over (the grid's 5 s operation deadline, plus 1) before a
+    #: reaper may look at its holds.
+    hold_bound_s: float = Field(default=30.0, ge=15.0, le=3600)
     #: how long a readiness probe of the grid is reused before asking again
     ready_probe_cache_ms: int = Field(default=200, ge=0, le=10_000)
     #: a request that takes longer answers 503 (grid slow or unreachable: fail fast)
