@@ -176,7 +176,7 @@ async def test_broker_stopped_30s_journals_hit_their_bound_then_drain(
         async with http.post(f"{unit.url}/sessions", json={"email": user["email"], "password": user["password"]}) as resp:
             assert resp.status == 201, await resp.text()
             token = (await resp.json())["token"]
-        assert (await _post_order(http, unit.url, token, load.key_ids()[0]))[0] == 201
+        assert (await _post_order(http, unit.url, token, sorted(load.versions)[0]))[0] == 201
         await asyncio.to_thread(stack.broker.stop, False)
         stopped_at = time.monotonic()
         stop = asyncio.Event()
