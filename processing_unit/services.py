@@ -237,13 +237,13 @@ def build_services(
         grid, grid.names.login_attempts, settings.login_max_failures, settings.login_window_s
     )
     stock = Stock(grid)
-    order_sagas = sagas(grid, stock, settings.hold_bound_s)
+    order_sagas = sagas(grid, stock, settings.hold_bound_s, max_open=settings.max_open_orders)
     services = Services(
         identity=Identity(grid, passwords, Tokens(settings.token_secret, settings.token_ttl_s), limiter),
         catalog=Catalog(grid),
         orders=Orders(grid, order_sagas),
         backpressure=backpressure,
         stock=stock,
-        reaper=Reaper(grid, stock, order_sagas, settings.hold_bound_s),
+        reaper=Reaper(grid, stock, order_sagas, settings.hold_bound_s, settings.order_pay_timeout_s),
     )
     return services

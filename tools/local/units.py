@@ -29,6 +29,10 @@ FAST_HASH_ENV = {
     "SPACEGRID_ARGON2_MEMORY_KIB": "1024",
     "SPACEGRID_ARGON2_PARALLELISM": "1",
 }
+#: for load generators and benchmarks: cheap hashing, and no cap on a user's open orders
+#: (they place orders from a few accounts as fast as they can, never paying most of them;
+#: the cap is a guard against one account holding the stock, tested on its own)
+LOAD_ENV = {**FAST_HASH_ENV, "SPACEGRID_MAX_OPEN_ORDERS": "0"}
 
 
 def ready_status(port: int, timeout: float = 2.0) -> int | None:
