@@ -106,8 +106,10 @@ class OrderSagas:
             first = await self._grid.get(self._orders, order_id)
             if first is not None:
                 return Placed(orders.replayed(first, fingerprint), replayed=True)
-        await self.refuse_past_open_limit(user_id)
-        held = await self._hold_every_line(order_id, lines, request_id)
+        # the cap and the first read of the products in one round trip's time
+        _, products = await asyncio.gather(self.refuse_past_open_limit(user_id),
+                                           self._grid.get_many(self._products, list(dict(lines))))
+        held = await self._hold_every_line(order_id, lines, request_id, products)
         attempt, started = held.attempt, held.at_ms
         if now_ms() - started > self._bound_ms // 2:
             # the reaper may release these holds soon: committing now could sell stock twice
@@ -148,20 +150,22 @@ class OrderSagas:
             return orders.order_id_for(user_id, idempotency_key)
         return await self._grid.new_id()
 
-    async def _hold_every_line(self, order_id: str, lines: Sequence[tuple[str, int]], request_id: str) -> _Held:
+    async def _hold_every_line(self, order_id: str, lines: Sequence[tuple[str, int]], request_id: str,
+                               products: Mapping[str, Mapping[str, Any]]) -> _Held:
         """Hold every line for a new attempt, or raise why not (nothing of this attempt held).
 
-        Reads first: an unknown product (422) or a line short even counting other orders'
-        holds (409) changes nothing. A line short only because of holds is read again until
-        those holds settle or go, holding again at most :data:`HOLD_TRIES` times.
+        ``products``: the lines' products as just read. An unknown product (422) or a line
+        short even counting other orders' holds (409) changes nothing. A line short only
+        because of holds is read again until those holds settle or go, holding again at most
+        :data:`HOLD_TRIES` times.
         """
         wanted = dict(lines)
         give_up_at = now_ms() + min(WAIT_FOR_HOLDS_MS, self._bound_ms // 3)
         tries = 0
         for round_ in itertools.count():
             attempt, started = secrets.token_hex(8), now_ms()
-            # read first: bad input (an unknown product) and a shortage change nothing
-            products = await self._grid.get_many(self._products, list(wanted))
+            if round_:  # read again: bad input (an unknown product) and a shortage change nothing
+                products = await self._grid.get_many(self._products, list(wanted))
             refused = _precheck(products, lines)
             if isinstance(refused, _WaitForHolds):
                 refused = refused.short  # short for now: other orders hold the rest

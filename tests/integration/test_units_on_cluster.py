@@ -247,30 +247,39 @@ async def test_two_units_200_concurrent_orders_sell_exactly_the_stock(
         assert STOCK == stock[pid]["stock"] + held[pid]
 
     # G1: the change records of each acknowledged order, matched by id, version, request id:
-    # the order once, each of its lines held and settled (two product records)
+    # the order once; each of its lines held and settled (two product records), after a
+    # hold and a release per earlier attempt of the same request (a line short only
+    # because of other orders' holds is held again: sagas.HOLD_TRIES)
     events = await read_journals(audit_grid)
     index = RecordIndex.of(events)
     assert not index.duplicates(), index.duplicates()[:5]
     for rid, order, lines in placed:
         records = index.by_request[rid]
-        by_kind = Counter(e.kind for e in records)
-        assert by_kind == Counter({"orders": 1, "products": 2 * len(lines)}), (rid, by_kind)
+        assert Counter(e.kind for e in records)["orders"] == 1, (rid, records)
         order_record = next(e for e in records if e.kind == "orders")
         assert (order_record.id, order_record.version) == (order["id"], 1)
         assert {k: order_record.state[k] for k in order} == order
-        assert Counter(e.id for e in records if e.kind == "products") == Counter(
-            {pid: 2 for pid, _ in lines})
+        assert {e.id for e in records if e.kind == "products"} == {pid for pid, _ in lines}, (rid, records)
+    retried = 0
     for pid in product_ids:
         assert not product_chain_problems(index, pid, stock[pid]["version"], stock[pid]["stock"])
         # stock moves only in steps of an order line: a hold takes it, a release gives it
         # back, a settle leaves it; the newest record is the grid's stock (checked above)
         versions = index.versions("products", pid)
         qty_of = {rid: dict(lines).get(pid, 0) for rid, _, lines in placed}
+        steps: dict[str, list[int]] = {}
         for v in range(2, stock[pid]["version"] + 1):
             step = versions[v - 1][0].state["stock"] - versions[v][0].state["stock"]
             rid = versions[v][0].request_id
             if rid in qty_of:
-                assert step in (qty_of[rid], 0), (pid, v, step)
+                steps.setdefault(rid, []).append(step)
+        for rid, seen in steps.items():
+            qty = qty_of[rid]
+            tries = len(seen) // 2
+            # an acknowledged order's line: (hold, release) per earlier attempt, then hold, settle
+            assert seen == [qty, -qty] * (tries - 1) + [qty, 0], (pid, rid, seen)
+            retried += tries > 1
+    print(f"{retried} acknowledged order lines were held again after other orders' holds went")
     kinds = Counter(e.kind for e in events)
     assert kinds["users"] == 1 + SHOPPERS and kinds["orders"] == len(placed)
     assert kinds["products"] >= PRODUCTS + 2 * sum(len(lines) for _, _, lines in placed), (
