@@ -26,6 +26,7 @@ from processing_unit.keys import (
 from processing_unit.metrics import UnitMetrics
 from processing_unit.middleware import observe, problem_mapping
 from processing_unit.openapi import build_openapi
+from processing_unit.operator import OPERATOR, OperatorToken
 from processing_unit.passwords import HashGate, Passwords
 from processing_unit.routes import docs, health, orders, products, users
 from processing_unit.routes.spec import RouteSpec
@@ -78,6 +79,7 @@ def create_app(
     app[BACKPRESSURE] = services.backpressure
     app[METRICS] = UnitMetrics()
     app[RUNTIME] = runtime
+    app[OPERATOR] = OperatorToken(settings.operator_token)
     app[docs.OPENAPI] = build_openapi(routes)
     _register(app, routes)
 
