@@ -31,6 +31,18 @@ FAST_HASH_ENV = {
 }
 
 
+#: load tests send every simulated shopper from 127.0.0.1, so the per-client abuse limits
+#: (defaults tested in tests/e2e/test_security.py) would refuse them as one rude client
+ONE_ADDRESS_LIMITS_ENV = {
+    "SPACEGRID_AUTH_CLIENT_BURST": "100000",
+    "SPACEGRID_AUTH_CLIENT_PER_MIN": "1000000",
+    "SPACEGRID_AUTH_GLOBAL_PER_S": "100000",
+    "SPACEGRID_HASH_PER_CLIENT": "1000",
+    "SPACEGRID_HASH_QUEUE": "1000",
+    "SPACEGRID_LOGIN_MAX_FAILURES": "1000",
+}
+
+
 def ready_status(port: int, timeout: float = 2.0) -> int | None:
     """HTTP status of the unit's ``/health/ready`` (None: nothing answers)."""
     try:
