@@ -66,7 +66,7 @@ class Identity:
         self, grid: Grid, passwords: Passwords, tokens: Tokens, limiter: LoginLimiter, limits: AbuseLimits
     ) -> None:
         self._grid, self._passwords = grid, passwords
-        self.tokens, self._limiter, self._limits = tokens, limiter, limits
+        self.tokens, self._limiter, self.limits = tokens, limiter, limits
         self._names = grid.names
         #: user id -> (read at, user): recently read users (bounded)
         self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -78,8 +78,6 @@ class Identity:
 
         The 409 tells whether an email is registered; without a mail round trip no sign-up
         can hide it (decision 0026), so its rate per client is what is bounded."""
-        if client != BOOTSTRAP_CLIENT:
-            self._limits.admit("sign-up", client)
         if await self._grid.get(self._names.users_by_email, body.email) is not None:
             raise _email_taken()  # cheap early answer, before the costly hash
         password_hash = await self._passwords.hash(body.password, client)
@@ -93,8 +91,7 @@ class Identity:
         return users.public_user(user)
 
     async def create_session(self, body: Credentials, client: str) -> dict[str, str]:
-        """A token for the right password; rates per client and per (email, client) first."""
-        self._limits.admit("login", client)
+        """A token for the right password; failures per (email, client) delay the next try."""
         await self._limiter.check(body.email, client)
         claim = await self._grid.get(self._names.users_by_email, body.email)
         user = await self._grid.get(self._names.users, claim["user_id"]) if claim else None

@@ -36,7 +36,7 @@ class UnitSettings(CommonSettings):
     #: password hashes admitted per unit beyond the running ones (past it: 503 at once),
     #: and per client at a time (past it: 429 at once)
     hash_queue: int = Field(default=8, ge=0, le=10_000)
-    hash_per_client: int = Field(default=2, ge=1, le=10_000)
+    hash_per_client: int = Field(default=1, ge=1, le=10_000)
     #: a connection that has not sent a whole request head this long after opening (or
     #: after its last answer: idle keep-alive) is closed
     http_idle_timeout_s: float = Field(default=10.0, gt=0, le=3600)

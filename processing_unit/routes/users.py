@@ -19,12 +19,14 @@ def client(request: web.Request) -> str:
 
 
 async def create_user(request: web.Request) -> web.Response:
+    request.app[SERVICES].identity.limits.admit("sign-up", client(request))  # before any parsing work
     body = await read_json(request, NewUser)
     user = await request.app[SERVICES].identity.create_user(body, request[REQUEST_ID], client(request))
     return json_response(user, 201, {"Location": "/users/me"})
 
 
 async def create_session(request: web.Request) -> web.Response:
+    request.app[SERVICES].identity.limits.admit("login", client(request))  # before any parsing work
     body = await read_json(request, Credentials)
     return json_response(await request.app[SERVICES].identity.create_session(body, client(request)), 201)
 
