@@ -156,3 +156,9 @@ async def test_emails_are_one_account_after_nfkc_and_case_folding(api: Api) -> N
         r = await api.client.post("/users", json={"email": twin, "name": "Twin", "password": "password-2"})
         assert r.status == 409, twin
     assert (await api.client.post("/sessions", json={"email": "ＡＮＮ@example.com", "password": "password-1"})).status == 201
+
+
+def test_a_refused_setting_never_prints_a_secret_value() -> None:
+    with pytest.raises(SystemExit) as e:
+        load_unit_settings(token_secret=TEST_SECRET, bootstrap_admin="admin@example.com:short7")
+    assert "SPACEGRID_BOOTSTRAP_ADMIN" in str(e.value) and "short7" not in str(e.value)
