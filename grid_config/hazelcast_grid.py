@@ -221,6 +221,8 @@ class HazelcastGrid(Grid):
         equals: Mapping[str, Any] | None = None,
         after: str | None = None,
         limit: int = 50,
+        *,
+        below: Mapping[str, int] | None = None,
     ) -> Page:
         """Filter on the members, order and cut the page here.
 
@@ -233,6 +235,7 @@ class HazelcastGrid(Grid):
         if limit < 1:
             raise ValueError("limit must be >= 1")
         conditions = [p.equal(field, value) for field, value in (equals or {}).items()]
+        conditions += [p.less(field, value) for field, value in (below or {}).items()]
         after_sk = _sort_key(after) if after is not None else None
         if after_sk is not None:
             conditions.append(p.greater(SORT_FIELD, after_sk))

@@ -28,7 +28,7 @@ import orjson
 from grid_config.events import stamped, unstamped
 from grid_config.local_change_log import DEFAULT_CAPACITY, DEFAULT_PARTITIONS, LocalChangeLog
 from grid_config.names import Names
-from grid_config.ports import Change, Grid, Page, Value, id_order
+from grid_config.ports import Change, Grid, Page, Value, below_all, id_order
 
 if TYPE_CHECKING:
     from grid_config.entry_processors import StockAnswer, StockProcessor
@@ -133,6 +133,8 @@ class LocalGrid(Grid):
         equals: Mapping[str, Any] | None = None,
         after: str | None = None,
         limit: int = 50,
+        *,
+        below: Mapping[str, int] | None = None,
     ) -> Page:
         if limit < 1:
             raise ValueError("limit must be >= 1")
@@ -146,7 +148,7 @@ class LocalGrid(Grid):
         wanted = dict(equals or {})
         for key, data in items:
             value = _decode(data)
-            if all(value.get(f) == v for f, v in wanted.items()):
+            if all(value.get(f) == v for f, v in wanted.items()) and below_all(value, below):
                 page.append((key, value))
                 if len(page) > limit:
                     break
@@ -247,3 +249,4 @@ class LocalGrid(Grid):
             now = (int(time.time() * 1000) - _EPOCH_MS) << _SEQ_BITS
             self._last_id = max(self._last_id + 1, now)
             return str(self._last_id)
+

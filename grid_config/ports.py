@@ -39,6 +39,13 @@ Value = dict[str, Any]
 Change = Callable[[Value | None], Value | None]
 
 
+def below_all(value: Mapping[str, Any], below: Mapping[str, int] | None) -> bool:
+    """Every field of ``below`` is a number in ``value`` and less than its bound
+    (``Grid.query(below=...)`` in process)."""
+    return all(isinstance(value.get(f), (int, float)) and not isinstance(value.get(f), bool)
+               and value[f] < bound for f, bound in (below or {}).items())
+
+
 def id_order(entity_id: str) -> tuple[int, str]:
     """Sort key of decimal-string ids: numeric order without converting to int."""
     return (len(entity_id), entity_id)
@@ -76,8 +83,13 @@ class Grid(abc.ABC):
         equals: Mapping[str, Any] | None = None,
         after: str | None = None,
         limit: int = 50,
+        *,
+        below: Mapping[str, int] | None = None,
     ) -> Page:
-        """Entities whose fields equal ``equals``, with id after cursor ``after``, by id."""
+        """Entities whose fields equal ``equals`` and are less than ``below``, with id after
+        cursor ``after``, by id. A field of ``below`` must hold a number wherever it is
+        present (Hazelcast refuses to compare a string with a number); an entity without
+        it never matches."""
 
     @abc.abstractmethod
     def entries(self, map_name: str, batch: int = 1000) -> AsyncIterator[tuple[str, Value]]:

@@ -65,6 +65,10 @@ class InvalidState(Conflict):
     title, slug = "Invalid state transition", "invalid-state"
 
 
+class TooManyOpenOrders(Conflict):
+    title, slug = "Too many open orders", "too-many-open-orders"
+
+
 class PreconditionFailed(UnitError):
     status, title, slug = 412, "Precondition failed", "precondition-failed"
 

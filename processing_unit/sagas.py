@@ -20,7 +20,13 @@ before the answer is 409: a product sells out exactly unless the waits run out.
 **Cancelling.** The order's compare-and-set to ``cancelled`` (``restock`` "pending") is the
 commit point; then each line's stock is given back once (keyed by order id), the order
 records ``restock`` "done", and the give-back markers are dropped. The reaper finishes a
-cancellation whose unit died on the way.
+cancellation whose unit died on the way, and *expires* a placed order left unpaid past its
+timeout the same way (the compare-and-set only moves a still-placed order: a payment that
+got there first stands).
+
+**Open orders.** A user may have at most ``max_open`` placed (unpaid) orders; a placement
+past it is a 409 before any stock is held. The count is read, not reserved: concurrent
+placements of one user may pass it together.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from grid_config.entry_processors import StockAnswer
 from grid_config.errors import GridUnavailable
 from grid_config.ports import Grid
 from processing_unit.domain import orders
-from processing_unit.errors import Conflict, FieldError, InsufficientStock, InvalidInput
+from processing_unit.errors import Conflict, FieldError, InsufficientStock, InvalidInput, TooManyOpenOrders
 from processing_unit.retrying import idempotent
 from processing_unit.stock import Stock, failure
 
@@ -80,11 +86,12 @@ def now_ms() -> int:
 class OrderSagas:
     """Placement and cancellation of orders over one grid."""
 
-    def __init__(self, grid: Grid, stock: Stock, hold_bound_s: float) -> None:
+    def __init__(self, grid: Grid, stock: Stock, hold_bound_s: float, *, max_open: int = 0) -> None:
         self._grid, self._stock = grid, stock
         self._orders = grid.names.orders
         self._products = grid.names.products
         self._bound_ms = int(hold_bound_s * 1000)
+        self._max_open = max_open
 
     async def place(
         self,
@@ -99,7 +106,10 @@ class OrderSagas:
             first = await self._grid.get(self._orders, order_id)
             if first is not None:
                 return Placed(orders.replayed(first, fingerprint), replayed=True)
-        held = await self._hold_every_line(order_id, lines, request_id)
+        # the cap and the first read of the products in one round trip's time
+        _, products = await asyncio.gather(self.refuse_past_open_limit(user_id),
+                                           self._grid.get_many(self._products, list(dict(lines))))
+        held = await self._hold_every_line(order_id, lines, request_id, products)
         attempt, started = held.attempt, held.at_ms
         if now_ms() - started > self._bound_ms // 2:
             # the reaper may release these holds soon: committing now could sell stock twice
@@ -123,26 +133,39 @@ class OrderSagas:
         self._stock.settle_later(order_id, attempt, held.product_ids, request_id)
         return Placed(orders.public_order(order), replayed=False)
 
+    async def refuse_past_open_limit(self, user_id: str) -> None:
+        """409 when the user already has ``max_open`` placed (unpaid) orders."""
+        if not self._max_open:
+            return
+        open_ = await self._grid.query(self._orders, {"user_id": user_id, "status": "placed"},
+                                       limit=self._max_open)
+        if len(open_.items) >= self._max_open:
+            raise TooManyOpenOrders(
+                f"you have {self._max_open} orders placed and not paid; pay or cancel one first",
+                [FieldError("orders", f"at most {self._max_open} placed orders at once")])
+
     async def order_id(self, user_id: str, idempotency_key: str | None) -> str:
         """The id a placement writes its order under: derived from the key (G6), else a new one."""
         if idempotency_key is not None:
             return orders.order_id_for(user_id, idempotency_key)
         return await self._grid.new_id()
 
-    async def _hold_every_line(self, order_id: str, lines: Sequence[tuple[str, int]], request_id: str) -> _Held:
+    async def _hold_every_line(self, order_id: str, lines: Sequence[tuple[str, int]], request_id: str,
+                               products: Mapping[str, Mapping[str, Any]]) -> _Held:
         """Hold every line for a new attempt, or raise why not (nothing of this attempt held).
 
-        Reads first: an unknown product (422) or a line short even counting other orders'
-        holds (409) changes nothing. A line short only because of holds is read again until
-        those holds settle or go, holding again at most :data:`HOLD_TRIES` times.
+        ``products``: the lines' products as just read. An unknown product (422) or a line
+        short even counting other orders' holds (409) changes nothing. A line short only
+        because of holds is read again until those holds settle or go, holding again at most
+        :data:`HOLD_TRIES` times.
         """
         wanted = dict(lines)
         give_up_at = now_ms() + min(WAIT_FOR_HOLDS_MS, self._bound_ms // 3)
         tries = 0
         for round_ in itertools.count():
             attempt, started = secrets.token_hex(8), now_ms()
-            # read first: bad input (an unknown product) and a shortage change nothing
-            products = await self._grid.get_many(self._products, list(wanted))
+            if round_:  # read again: bad input (an unknown product) and a shortage change nothing
+                products = await self._grid.get_many(self._products, list(wanted))
             refused = _precheck(products, lines)
             if isinstance(refused, _WaitForHolds):
                 refused = refused.short  # short for now: other orders hold the rest
@@ -174,6 +197,18 @@ class OrderSagas:
             request_id=request_id)
         assert cancelled is not None
         return await self.restock(cancelled, request_id)
+
+    async def expire(self, order_id: str, placed_before_ms: int, request_id: str) -> bool:
+        """Cancel an order still placed (unpaid) since before ``placed_before_ms``, its stock
+        back once; False when it was paid, cancelled or placed later meanwhile."""
+        order = await self._grid.update(
+            self._orders, order_id,
+            lambda o: orders.expired(o, placed_before_ms=placed_before_ms, now_ms=now_ms()),
+            request_id=request_id)
+        if order is None or order.get("cancelled_by") != "expiry" or order.get("restock") != "pending":
+            return False
+        await self.restock(order, request_id)
+        return True
 
     async def restock(self, order: Mapping[str, Any], request_id: str) -> dict[str, Any]:
         """Give a cancelled order's stock back once, record it, drop the markers."""

@@ -251,7 +251,7 @@ def build_services(
     )
     limits = AbuseLimits(settings.auth_client_per_min, settings.auth_client_burst, settings.auth_global_per_s)
     stock = Stock(grid)
-    order_sagas = sagas(grid, stock, settings.hold_bound_s)
+    order_sagas = sagas(grid, stock, settings.hold_bound_s, max_open=settings.max_open_orders)
     services = Services(
         identity=Identity(grid, passwords, Tokens(settings.token_secret, settings.token_ttl_s), limiter,
                           limits),
@@ -259,6 +259,6 @@ def build_services(
         orders=Orders(grid, order_sagas),
         backpressure=backpressure,
         stock=stock,
-        reaper=Reaper(grid, stock, order_sagas, settings.hold_bound_s),
+        reaper=Reaper(grid, stock, order_sagas, settings.hold_bound_s, settings.order_pay_timeout_s),
     )
     return services

@@ -47,6 +47,12 @@ class UnitSettings(CommonSettings):
     #: at half the bound must be over (the grid's 5 s operation deadline, plus 1) before a
     #: reaper may look at its holds.
     hold_bound_s: float = Field(default=30.0, ge=15.0, le=3600)
+    #: a placed order not paid within this long is cancelled by the reaper, its stock given back
+    order_pay_timeout_s: float = Field(default=900.0, ge=1.0, le=30 * 86_400)
+    #: placed (unpaid) orders one user may have open at once; past it POST /orders is a 409
+    #: (0: no limit). Checked before the stock is held: concurrent placements of one user
+    #: may pass it together (at most this plus the user's placements in flight).
+    max_open_orders: int = Field(default=20, ge=0, le=1_000_000)
     #: how long a readiness probe of the grid is reused before asking again
     ready_probe_cache_ms: int = Field(default=200, ge=0, le=10_000)
     #: a request that takes longer answers 503 (grid slow or unreachable: fail fast)

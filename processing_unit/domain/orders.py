@@ -3,7 +3,8 @@
 An order is placed by a saga in :mod:`processing_unit.sagas`; this module says what
 the stored order looks like and how each transition changes it:
 placed -> paid -> shipped; placed|paid -> cancelled (its stock given back once, keyed by
-the order id: ``restock`` goes "pending" -> "done").
+the order id: ``restock`` goes "pending" -> "done"); placed -> cancelled by the system when
+it was not paid in time (``cancelled_by`` "expiry").
 
 The stored order carries, besides the public fields, the ``attempt`` that placed it (the
 saga's token: only that attempt's stock holds are settled for it) and, when it was placed
@@ -108,6 +109,14 @@ def cancelled(order: Mapping[str, Any] | None, *, order_id: str, user_id: str, i
     if order["status"] not in ("placed", "paid"):
         raise InvalidState(f"order {order_id} is {order['status']} and cannot be cancelled")
     return _advance(order, "cancelled", restock="pending", cancelled_at_ms=now_ms)
+
+
+def expired(order: Mapping[str, Any] | None, *, placed_before_ms: int, now_ms: int) -> dict[str, Any] | None:
+    """placed -> cancelled by the system, for an order placed before ``placed_before_ms`` and
+    still unpaid; None (no change) for any other order: a payment that won the race stands."""
+    if order is None or order["status"] != "placed" or order.get("placed_at_ms", now_ms) >= placed_before_ms:
+        return None
+    return _advance(order, "cancelled", restock="pending", cancelled_at_ms=now_ms, cancelled_by="expiry")
 
 
 def restocked(order: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -201,6 +201,21 @@ class GridContract:
         assert [v["id"] for v in cheap_books.items] == ["6", "12", "18", "24", "30"]
         assert (await grid.query(m, equals={"category": "none"})).items == []
 
+    async def test_query_filters_by_fields_below_a_number(self, grid: Grid) -> None:
+        m = grid.names.orders
+        data = {str(i): {"id": str(i), "status": "placed" if i % 2 else "paid", "placed_at_ms": 1000 * i}
+                for i in range(1, 21)}
+        data["21"] = {"id": "21", "status": "placed"}  # no such field: never below anything
+        await grid.put_all(m, data)
+        old = await grid.query(m, {"status": "placed"}, below={"placed_at_ms": 9000}, limit=100)
+        assert [v["id"] for v in old.items] == ["1", "3", "5", "7"]
+        first = await grid.query(m, {"status": "placed"}, below={"placed_at_ms": 9000}, limit=3)
+        rest = await grid.query(m, {"status": "placed"}, after=first.next_cursor, below={"placed_at_ms": 9000})
+        assert [v["id"] for v in first.items + rest.items] == ["1", "3", "5", "7"]
+        assert rest.next_cursor is None
+        every = await grid.query(m, below={"placed_at_ms": 3001}, limit=100)
+        assert [v["id"] for v in every.items] == ["1", "2", "3"]
+
     async def test_query_with_generated_ids(self, grid: Grid) -> None:
         m = grid.names.orders
         ids = [await grid.new_id() for _ in range(7)]

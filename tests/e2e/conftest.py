@@ -23,7 +23,7 @@ import pytest
 from loadtests.seed import all_pages, sign_in
 from tools.local.haproxy import HAProxy, find_haproxy, start_haproxy, wait_servers_up
 from tools.local.processes import free_ports
-from tools.local.units import FAST_HASH_ENV, ONE_ADDRESS_LIMITS_ENV, REPO_ROOT, UnitProcess, start_units, stop_units
+from tools.local.units import LOAD_ENV, REPO_ROOT, UnitProcess, start_units, stop_units
 from tests.support.engines import BrokerHandle, engines_unavailable
 from tests.support.workers import WorkerProcess
 
@@ -83,11 +83,10 @@ def shop_factory(
     def make(cluster_env: dict[str, str], units: int = 2, pump: bool = True) -> Shop:
         env = {
             **cluster_env,
-            **FAST_HASH_ENV,
+            **LOAD_ENV,
             "SPACEGRID_NAMESPACE": namespace,
             "SPACEGRID_TOKEN_SECRET": secrets.token_urlsafe(32),
             "SPACEGRID_BOOTSTRAP_ADMIN": f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}",
-            **ONE_ADDRESS_LIMITS_ENV,
         }
         ports = free_ports(units + 1)
         procs = start_units(env, ports[:units], tmp_path / "logs")

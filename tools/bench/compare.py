@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     from tools.local.postgres import ensure_postgres_installed, start_postgres
     from tools.local.processes import free_ports
     from tools.local.stack import LocalStack
-    from tools.local.units import FAST_HASH_ENV, ONE_ADDRESS_LIMITS_ENV, UNIT_COMMAND, start_unit
+    from tools.local.units import LOAD_ENV, UNIT_COMMAND, start_unit
 
     try:
         rates = parse_rates(args.rates)
@@ -291,11 +291,10 @@ def run(args: argparse.Namespace) -> int:
         stack.up(args.members, kafka=True)
         pg = start_postgres(cache / "postgres" / f"bench-{tag}")
         common = {
-            **FAST_HASH_ENV,
+            **LOAD_ENV,
             "SPACEGRID_TOKEN_SECRET": secrets.token_urlsafe(32),
             "SPACEGRID_BOOTSTRAP_ADMIN": ADMIN,
             "SPACEGRID_NAMESPACE": f"bench{tag}-",
-            **ONE_ADDRESS_LIMITS_ENV,
         }
         space_env = {
             **common,

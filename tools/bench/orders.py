@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from tools.local.postgres import ensure_postgres_installed, start_postgres
     from tools.local.processes import free_ports
     from tools.local.stack import LocalStack
-    from tools.local.units import FAST_HASH_ENV
+    from tools.local.units import LOAD_ENV
 
     cache = Path(os.environ.get("SPACEGRID_CACHE_DIR", os.path.expanduser("~/.cache/spacegrid")))
     workdir = Path(tempfile.mkdtemp(prefix="spacegrid-bench-orders-"))
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         stack.cluster.start(args.members)
         pg = start_postgres(cache / "postgres" / f"bench-{tag}")
-        base = {**FAST_HASH_ENV, "SPACEGRID_CACHE_DIR": str(cache)}
+        base = {**LOAD_ENV, "SPACEGRID_CACHE_DIR": str(cache)}
         envs = {
             "space": {**base, "SPACEGRID_GRID": "hazelcast", "SPACEGRID_HAZELCAST_MEMBERS": stack.cluster.member_list,
                       "SPACEGRID_HAZELCAST_CLUSTER": stack.cluster.cluster_name},

@@ -34,6 +34,8 @@ class PostgresOrderSagas(OrderSagas):
         assert isinstance(grid, PostgresGrid)
         order_id = await self.order_id(user_id, idempotency_key)
         names = grid.names
+        if self._max_open and (idempotency_key is None or await grid.get(names.orders, order_id) is None):
+            await self.refuse_past_open_limit(user_id)  # as the space does: replays first
         wanted = dict(lines)
 
         def work(cur: Any) -> Placed:

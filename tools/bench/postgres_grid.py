@@ -184,7 +184,8 @@ class PostgresGrid(Grid):
         return await self._run(q)
 
     async def _page(
-        self, map_name: str, equals: Mapping[str, Any] | None, after: str | None, limit: int
+        self, map_name: str, equals: Mapping[str, Any] | None, after: str | None, limit: int,
+        below: Mapping[str, int] | None = None,
     ) -> tuple[list[tuple[str, str]], bool]:
         """Up to ``limit`` (key, value-json) rows after ``after`` in id order, and whether more exist."""
         if limit < 1:
@@ -194,6 +195,9 @@ class PostgresGrid(Grid):
         if equals:
             where.append("value @> %s::jsonb")
             params.append(_dump(dict(equals)))
+        for field, bound in (below or {}).items():
+            where.append("jsonb_typeof(value -> %s) = 'number' AND (value ->> %s)::numeric < %s")
+            params += [field, field, bound]
         if after is not None:
             where.append("(length(key), key) > (%s, %s)")
             params += [len(after), after]
@@ -215,8 +219,10 @@ class PostgresGrid(Grid):
         equals: Mapping[str, Any] | None = None,
         after: str | None = None,
         limit: int = 50,
+        *,
+        below: Mapping[str, int] | None = None,
     ) -> Page:
-        rows, more = await self._page(map_name, equals, after, limit)
+        rows, more = await self._page(map_name, equals, after, limit, below)
         return Page([orjson.loads(v) for _, v in rows], rows[-1][0] if more else None)
 
     async def entries(self, map_name: str, batch: int = 1000) -> AsyncIterator[tuple[str, Value]]:

@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     from tools.local import jars
     from tools.local.processes import free_ports
     from tools.local.stack import LocalStack
-    from tools.local.units import FAST_HASH_ENV
+    from tools.local.units import LOAD_ENV
 
     adapters = [a.strip() for a in args.adapters.split(",") if a.strip()]
     workdir = Path(tempfile.mkdtemp(prefix="spacegrid-bench-unit-"))
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
           f"{args.warmup:g}s warm-up, load generator: {'wrk' if args.loadgen != 'aiohttp' and loadgen.have_wrk() else 'aiohttp'}")
     for adapter in adapters:
         stack = None
-        env = {**FAST_HASH_ENV, "SPACEGRID_CACHE_DIR": str(cache)}
+        env = {**LOAD_ENV, "SPACEGRID_CACHE_DIR": str(cache)}
         try:
             if adapter == "hazelcast":
                 jars.ensure_jars(cache, "hazelcast")

@@ -285,7 +285,7 @@ async def test_order_latency_does_not_grow_with_unshipped_entries(
 
     from tests.support.eventually import eventually_async
     from tools.local.processes import free_ports
-    from tools.local.units import FAST_HASH_ENV, start_unit
+    from tools.local.units import LOAD_ENV, start_unit
 
     grid = await open_grid(grid_settings(hazelcast_cluster.settings_env, namespace))
     names: Names = grid.names
@@ -294,7 +294,7 @@ async def test_order_latency_does_not_grow_with_unshipped_entries(
     logs = keep_logs(tmp_path, namespace)
     pump = PumpProcess(pump_env(hazelcast_cluster.settings_env, kafka_broker.bootstrap, namespace), logs).start()
     admin = ("admin@latency.invalid", "latency-admin-pw")
-    unit = start_unit({**hazelcast_cluster.settings_env, **FAST_HASH_ENV, "SPACEGRID_NAMESPACE": namespace,
+    unit = start_unit({**hazelcast_cluster.settings_env, **LOAD_ENV, "SPACEGRID_NAMESPACE": namespace,
                        "SPACEGRID_TOKEN_SECRET": "latency-test-secret-" + "x" * 20,
                        "SPACEGRID_BOOTSTRAP_ADMIN": f"{admin[0]}:{admin[1]}"},
                       free_ports(1)[0], logs, name="unit")

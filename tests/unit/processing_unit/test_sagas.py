@@ -113,3 +113,79 @@ async def test_public_order_hides_the_saga_fields(api: Api) -> None:
     assert set(await r.json()) == {"id", "user_id", "status", "lines", "total_cents", "version"}
     stored = await api.grid.get(api.grid.names.orders, (await r.json())["id"])
     assert {"attempt", "fingerprint", "placed_at_ms"} <= set(stored)
+
+
+async def place(api: Api, headers: dict[str, str], pid: str, qty: int = 1) -> dict[str, Any]:
+    r = await api.client.post("/orders", json=order_body([(pid, qty)]), headers=headers)
+    assert r.status == 201, await r.text()
+    return await r.json()
+
+
+async def test_reaper_expires_an_unpaid_order_once_and_leaves_a_paid_one(api: Api) -> None:
+    p = await api.product(stock=5)
+    u = await api.signup()
+    unpaid, paid = await place(api, u.headers, p["id"], 2), await place(api, u.headers, p["id"], 1)
+    r = await api.client.post(f"/orders/{paid['id']}/payment", json={"amount_cents": paid["total_cents"]},
+                              headers=u.headers)
+    assert r.status == 200, await r.text()
+    await api.services.stock.drain()
+    for order in (unpaid, paid):  # both placed longer ago than the payment timeout (900 s)
+        await api.grid.update(api.grid.names.orders, order["id"], lambda o: {**o, "placed_at_ms": OLD})
+    assert (await product_entry(api, p["id"]))["stock"] == 2
+    done = await api.services.reaper.sweep()
+    assert done.expired == 1
+    seen = await (await api.client.get(f"/orders/{unpaid['id']}", headers=u.headers)).json()
+    assert (seen["status"], seen["version"]) == ("cancelled", unpaid["version"] + 2)  # cancelled, restocked
+    assert (await api.client.get(f"/orders/{paid['id']}", headers=u.headers)).status == 200
+    assert (await (await api.client.get(f"/orders/{paid['id']}", headers=u.headers)).json())["status"] == "paid"
+    assert (await product_entry(api, p["id"]))["stock"] == 4  # the unpaid order's 2 back, once
+    again = await api.services.reaper.sweep()
+    assert again.expired == 0 and (await product_entry(api, p["id"]))["stock"] == 4
+    r = await api.client.post(f"/orders/{unpaid['id']}/payment", json={"amount_cents": unpaid["total_cents"]},
+                              headers=u.headers)
+    assert r.status == 409, await r.text()  # too late to pay: the order is cancelled
+
+
+async def test_a_young_unpaid_order_is_not_expired(api: Api) -> None:
+    p = await api.product(stock=5)
+    u = await api.signup()
+    order = await place(api, u.headers, p["id"])
+    await api.services.stock.drain()
+    assert (await api.services.reaper.sweep()).expired == 0
+    assert (await (await api.client.get(f"/orders/{order['id']}", headers=u.headers)).json())["status"] == "placed"
+
+
+async def test_past_the_open_order_limit_a_placement_is_409_and_holds_nothing(api: Api) -> None:
+    p = await api.product(stock=100)
+    u, other = await api.signup(), await api.signup()
+    placed = [await place(api, u.headers, p["id"]) for _ in range(20)]  # the default limit
+    r = await api.client.post("/orders", json=order_body([(p["id"], 1)]), headers=u.headers)
+    assert r.status == 409, await r.text()
+    problem = await r.json()
+    assert problem["errors"] == [{"field": "orders", "message": "at most 20 placed orders at once"}]
+    assert "pay or cancel" in problem["detail"]
+    await api.services.stock.drain()
+    entry = await product_entry(api, p["id"])
+    assert entry["stock"] == 80 and not entry.get("holds")
+    await place(api, other.headers, p["id"])  # the limit is per user
+    # paying one and cancelling one free two places
+    first = placed[0]
+    r = await api.client.post(f"/orders/{first['id']}/payment", json={"amount_cents": first["total_cents"]},
+                              headers=u.headers)
+    assert r.status == 200
+    assert (await api.client.post(f"/orders/{placed[1]['id']}/cancel", headers=u.headers)).status == 200
+    await place(api, u.headers, p["id"])
+    await place(api, u.headers, p["id"])
+    r = await api.client.post("/orders", json=order_body([(p["id"], 1)]), headers=u.headers)
+    assert r.status == 409
+
+
+async def test_an_idempotent_replay_is_answered_past_the_open_order_limit(api: Api) -> None:
+    p = await api.product(stock=100)
+    u = await api.signup()
+    keyed = {**u.headers, "Idempotency-Key": "first"}
+    first = await place(api, keyed, p["id"])
+    for _ in range(19):
+        await place(api, u.headers, p["id"])
+    again = await api.client.post("/orders", json=order_body([(p["id"], 1)]), headers=keyed)
+    assert again.status == 201 and await again.json() == first
