@@ -26,7 +26,8 @@ from processing_unit.keys import (
 from processing_unit.metrics import UnitMetrics
 from processing_unit.middleware import observe, problem_mapping
 from processing_unit.openapi import build_openapi
-from processing_unit.passwords import Passwords
+from processing_unit.operator import OPERATOR, OperatorToken
+from processing_unit.passwords import HashGate, Passwords
 from processing_unit.routes import docs, health, orders, products, users
 from processing_unit.routes.spec import RouteSpec
 from processing_unit.sagas import OrderSagas
@@ -63,8 +64,9 @@ def create_app(
         middlewares=[observe, problem_mapping], client_max_size=settings.max_body_bytes
     )
     executor = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="argon2")
+    gate = HashGate(HASH_THREADS + settings.hash_queue, settings.hash_per_client)
     passwords = Passwords(
-        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism, executor
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism, executor, gate
     )
     services = build_services(settings, grid, passwords, sagas)
     runtime = Runtime()
@@ -77,6 +79,7 @@ def create_app(
     app[BACKPRESSURE] = services.backpressure
     app[METRICS] = UnitMetrics()
     app[RUNTIME] = runtime
+    app[OPERATOR] = OperatorToken(settings.operator_token)
     app[docs.OPENAPI] = build_openapi(routes)
     _register(app, routes)
 

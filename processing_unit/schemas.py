@@ -9,22 +9,35 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from processing_unit.text_rules import clean_text, normalize_email
 
 ID_PATTERN = r"^[0-9]{1,20}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+#: NFKC + case-folded, invisible and control characters refused (processing_unit.text_rules)
 Email = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        min_length=3,
-        max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+$",
-    ),
+    StringConstraints(max_length=1024),
+    AfterValidator(normalize_email),
+    WithJsonSchema({"type": "string", "format": "email", "minLength": 3, "maxLength": 254}),
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[
+    str,
+    StringConstraints(max_length=1024),
+    AfterValidator(clean_text(1, 200)),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200}),
+]
 Category = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 PriceCents = Annotated[int, Field(ge=0, le=100_000_000)]

@@ -13,7 +13,8 @@ import signal
 
 from aiohttp import web
 
-from processing_unit.keys import RUNTIME
+from processing_unit import parser_log
+from processing_unit.keys import RUNTIME, SETTINGS
 
 log = logging.getLogger("spacegrid.unit")
 
@@ -31,7 +32,11 @@ async def serve_until_signal(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(app, access_log=None)
+    parser_log.install()
+    # aiohttp's keep-alive timer starts when a connection opens and again after each answer,
+    # and closes the connection if no whole request head arrived by then: one bound for
+    # slow or held headers and for idle keep-alive (aiohttp's own default is 3630 s)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=app[SETTINGS].http_idle_timeout_s)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, shutdown_timeout=shutdown_timeout_s)

@@ -2,7 +2,7 @@
 
 The grid of ``spacegrid up`` lives inside its process, so ``spacegrid verify`` cannot
 open it; it asks ``up`` instead. The route is not for shop admins: it answers only to
-the *operator token*, a random secret ``up`` writes at start into
+the *operator token* (as the unit's ``GET /metrics`` does), a random secret ``up`` writes at start into
 ``SPACEGRID_CACHE_DIR/operator-token`` with file mode 0600 (whoever can read that file
 already owns the process's files) and removes at shutdown.
 """
@@ -21,6 +21,7 @@ from data_writer.drift import ADMIN_DRIFT_ROUTE, ADMIN_REPAIR_ROUTE, OPERATOR_TO
 from data_writer.ports import Sink
 from grid_config.names import Names
 from grid_config.ports import Grid
+from processing_unit.operator import OPERATOR
 from processing_unit.problems import problem_response
 
 
@@ -47,10 +48,12 @@ def add_drift_route(app: web.Application, grid: Grid, names: Names, sink: Sink, 
     async def token_ctx(app: web.Application) -> AsyncIterator[None]:
         token, path = write_operator_token(cache_dir)
         held["token"] = token
+        app[OPERATOR].value = token  # the unit's GET /metrics answers to it too
         try:
             yield
         finally:
             held.clear()
+            app[OPERATOR].value = ""
             try:
                 if path.read_text().strip() == token:  # another `up` may have replaced it since
                     path.unlink()
