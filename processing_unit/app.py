@@ -79,6 +79,7 @@ def create_app(
     app[RUNTIME] = runtime
     app[docs.OPENAPI] = build_openapi(routes)
     _register(app, routes)
+    docs.add_assets(app)
 
     async def grid_ctx(app: web.Application) -> AsyncIterator[None]:
         if own_grid:
