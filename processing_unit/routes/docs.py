@@ -53,7 +53,8 @@ async def docs(request: web.Request) -> web.Response:
     spec = request.app[OPENAPI]
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(spec["info"]["title"])}: API</title>
-<link rel="stylesheet" href="{ASSETS_ROUTE}/swagger-ui.css"></head>
+<link rel="stylesheet" href="{ASSETS_ROUTE}/swagger-ui.css">
+<link rel="icon" type="image/png" href="{ASSETS_ROUTE}/favicon-32x32.png"></head>
 <body><div id="swagger-ui"></div>
 <noscript><h1>spacegrid API</h1><p>Schema: <a href="/openapi.json">/openapi.json</a>.
 Errors are <code>application/problem+json</code>.</p>{route_table(spec)}</noscript>
@@ -72,6 +73,7 @@ async def landing(request: web.Request) -> web.Response:
     items = "".join(f'<li><a href="{path}">{path}</a>: {html.escape(what)}</li>' for path, what in LINKS)
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>spacegrid</title>"
+        f"<link rel='icon' type='image/png' href='{ASSETS_ROUTE}/favicon-32x32.png'>"
         "<style>body{font-family:sans-serif;margin:2em;max-width:48em}li{margin:.4em 0}</style></head>"
         "<body><h1>spacegrid</h1><p>An online shop served from a Hazelcast space. Start with the "
         "<a href='/docs'>API documentation</a>: sign up (<code>POST /users</code>), log in "
