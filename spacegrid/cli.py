@@ -54,7 +54,19 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_HELP)
         if name == selected:
             _load(name).add_arguments(p)
+            describe_leaves(p)
     return parser
+
+
+def describe_leaves(parser: argparse.ArgumentParser) -> None:
+    """Give every sub-command without a description its one-line help as one (``--help`` shows it)."""
+    for action in parser._actions:  # argparse keeps sub-commands here; no public accessor
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None:
+                    child.description = helps.get(name)
+                describe_leaves(child)
 
 
 def _version() -> str:
@@ -78,6 +90,8 @@ def unavailable_line(e: BaseException) -> str | None:
         return f"cannot reach the Hazelcast cluster: {text}"
     if kind in ("KafkaConnectionError", "NoBrokersAvailable"):
         return f"cannot reach the Kafka broker: {text}"
+    if kind.startswith("ClientConnector"):  # aiohttp: nothing answers at the URL
+        return f"cannot connect: {text}"
     if kind in ("OperationalError", "InterfaceError") or isinstance(e, ConnectionError):
         return f"cannot reach the database or service: {text}"
     return None
