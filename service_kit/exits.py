@@ -17,3 +17,23 @@ EXIT_HELP = (
 
 class Unavailable(Exception):
     """A dependency cannot be reached or is taken; ``str()`` is the one line to print (exit 3)."""
+
+
+def unavailable_line(e: BaseException) -> str | None:
+    """One line for a failure to reach the cluster, broker, database or port (exit 3), else None.
+
+    Classified by exception class name: this module imports no driver (nor any project package).
+    """
+    kind = type(e).__name__
+    text = str(e).splitlines()[0] if str(e) else kind
+    if isinstance(e, Unavailable) or kind in ("GridUnavailable", "Indeterminate"):
+        return text
+    if kind == "IllegalStateError" and "connect" in text.lower():  # the Hazelcast client gave up
+        return f"cannot reach the Hazelcast cluster: {text}"
+    if kind in ("KafkaConnectionError", "NoBrokersAvailable") or (kind == "KafkaError" and "connect" in text.lower()):
+        return f"cannot reach the Kafka broker: {text}"
+    if kind.startswith("ClientConnector"):  # aiohttp: nothing answers at the URL
+        return f"cannot connect: {text}"
+    if kind in ("OperationalError", "InterfaceError") or isinstance(e, ConnectionError):
+        return f"cannot reach the database or service: {text}"
+    return None

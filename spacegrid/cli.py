@@ -15,7 +15,7 @@ import importlib
 import sys
 from types import ModuleType
 
-from service_kit.exits import EXIT_HELP, EXIT_UNAVAILABLE, EXIT_USAGE, Unavailable
+from service_kit.exits import EXIT_HELP, EXIT_UNAVAILABLE, EXIT_USAGE, unavailable_line
 from spacegrid.checkout import import_tool
 
 DESCRIPTION = (
@@ -76,25 +76,6 @@ def _version() -> str:
         return version("spacegrid")
     except PackageNotFoundError:  # pragma: no cover - run from a checkout without install
         return "unknown"
-
-
-def unavailable_line(e: BaseException) -> str | None:
-    """One line for a failure to reach the cluster, broker, database or port (exit 3), else None."""
-    from grid_config.errors import GridUnavailable
-
-    if isinstance(e, (Unavailable, GridUnavailable)):
-        return str(e)
-    kind = type(e).__name__
-    text = str(e).splitlines()[0] if str(e) else kind
-    if kind == "IllegalStateError" and "connect" in text.lower():  # the Hazelcast client gave up
-        return f"cannot reach the Hazelcast cluster: {text}"
-    if kind in ("KafkaConnectionError", "NoBrokersAvailable"):
-        return f"cannot reach the Kafka broker: {text}"
-    if kind.startswith("ClientConnector"):  # aiohttp: nothing answers at the URL
-        return f"cannot connect: {text}"
-    if kind in ("OperationalError", "InterfaceError") or isinstance(e, ConnectionError):
-        return f"cannot reach the database or service: {text}"
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

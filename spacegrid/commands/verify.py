@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(_verify(side, args.repair, wait))
     except Exception as e:  # noqa: BLE001 - one clear line for the operator
-        from spacegrid.cli import unavailable_line
+        from service_kit.exits import unavailable_line
 
         line = unavailable_line(e)
         print(f"verify failed: {line or e}", file=sys.stderr)

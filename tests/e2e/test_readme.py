@@ -157,20 +157,31 @@ def test_readme_commands_work_as_written(readme_env: dict[str, str], tmp_path: P
             assert demo.wait(60) == 0
 
     # ---- "Distributed mode, by hand": one bash script, as written -------------------------
+    # (in the same directory: the grid starts from the demo's database, as a user's would)
     (block,) = sh_blocks("Distributed mode")
     started = time.monotonic()
-    done = subprocess.run(["bash", "-e", "-c", block], env=env, cwd=work, capture_output=True, text=True,
-                          timeout=540)
-    out = done.stdout
+    with open(tmp_path / "dist.out", "w") as stdout, open(tmp_path / "dist.err", "w") as stderr:
+        script = subprocess.Popen(["bash", "-e", "-c", block], env=env, cwd=work, stdout=stdout, stderr=stderr,
+                                  start_new_session=True)
     try:
-        assert done.returncode == 0, f"exit {done.returncode}\n{out[-3000:]}\n{done.stderr[-5000:]}"
+        code = script.wait(540)
+        out, err = (tmp_path / "dist.out").read_text(), (tmp_path / "dist.err").read_text()
+        assert code == 0, f"exit {code}\n{out[-3000:]}\n{err[-5000:]}"
         assert len(re.findall(r"^hazelcast\s+\d+", out, re.M)) >= 3 and re.search(r"^kafka\s+\d+", out, re.M), out
         assert "members: 3" in out, out
-        # the user the shim signed up went grid -> pump -> Kafka -> writer -> SQLite
-        assert re.search(r"^users\s+1\s+1\s+0\s+0\s+0$", out, re.M) and "\nconverged\n" in out, out
+        # the demo's rows were loaded into the grid by `reader`; the user the shim signed up
+        # went grid -> pump -> Kafka -> writer -> SQLite: grid and database agree
+        users = re.search(r"^users\s+(\d+)\s+(\d+)\s+0\s+0\s+0$", out, re.M)
+        assert users and users.group(1) == users.group(2) == "3", out
+        assert re.search(r"^products\s+8\s+8\s+0\s+0\s+0$", out, re.M) and "\nconverged\n" in out, out
         assert "stopped 4 engine(s)" in out, out
-        assert "signed up: 201" in done.stderr
+        assert "signed up: 201" in err
     finally:
-        # whatever happened: nothing of this test keeps running
+        # whatever happened: nothing of this test keeps running (its background jobs share
+        # the script's process group)
+        try:
+            os.killpg(script.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         subprocess.run(["bash", "-c", "spacegrid local down"], env=env, cwd=work, capture_output=True, timeout=120)
     print(f"distributed section: {time.monotonic() - started:.0f}s")

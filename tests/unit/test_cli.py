@@ -100,3 +100,18 @@ def test_grid_status_without_a_cluster_is_one_line_and_exit_3(args: tuple[str, .
     assert done.returncode == 3, done.stdout + done.stderr
     assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Hazelcast cluster" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["pump", "writer"])
+def test_pump_and_writer_without_a_broker_are_one_line_and_exit_3(command: str, tmp_path: Path) -> None:
+    from tools.local.processes import free_ports
+
+    broker, http = free_ports(2)
+    env = {"SPACEGRID_GRID": "hazelcast", "SPACEGRID_KAFKA_BOOTSTRAP": f"127.0.0.1:{broker}",
+           "SPACEGRID_HTTP_PORT": str(http), "SPACEGRID_CACHE_DIR": str(tmp_path),
+           "SPACEGRID_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    done = _spacegrid(command, env=env, timeout=120)
+    assert done.returncode == 3, done.stderr[-2000:]
+    plain = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # JSON lines are logs
+    assert plain == [f"spacegrid {command}: cannot reach the Kafka broker: " + plain[0].split(": ", 2)[2]], plain
+    assert "Traceback" not in done.stderr
