@@ -35,7 +35,7 @@ class MemberStatusTask(IdentifiedDataSerializable):
         return MEMBER_STATUS_CLASS_ID
 
 
-def every_member_status(client: Any, timeout: float = 15.0) -> list[dict[str, Any]]:
-    """Each member's answer (blocking; ``client``: a connected HazelcastClient)."""
-    answers = client.get_executor(EXECUTOR).execute_on_all_members(MemberStatusTask()).result(timeout)
+def every_member_status(client: Any) -> list[dict[str, Any]]:
+    """Each member's answer (blocking, bounded by the client's invocation timeout)."""
+    answers = client.get_executor(EXECUTOR).execute_on_all_members(MemberStatusTask()).result()
     return [json.loads(a) for a in answers]

@@ -133,7 +133,8 @@ def fetch_status(settings: CommonSettings) -> GridStatus:
         _await_partition_table(client)
         owners = Counter(partitions.get_partition_owner(p) for p in range(partitions.get_partition_count()))
         views = {
-            str(m.uuid): MemberView(f"{m.address.host}:{m.address.port}", str(m.uuid), str(m.version),
+            str(m.uuid): MemberView(f"{m.address.host}:{m.address.port}", str(m.uuid),
+                                    f"{m.version.major}.{m.version.minor}.{m.version.patch}",
                                     owned_partitions=owners.get(m.uuid, 0))
             for m in members
         }
@@ -148,7 +149,7 @@ def fetch_status(settings: CommonSettings) -> GridStatus:
         for a in answers:
             view = views.get(a["uuid"]) or MemberView(a["address"], a["uuid"], a["version"])
             views[a["uuid"]] = view
-            view.master, view.safe = a["master"], a["member_safe"]
+            view.master, view.safe, view.version = a["master"], a["member_safe"], a["version"]
             view.owned_partitions, view.backup_partitions = a["owned_partitions"], a["backup_partitions"]
             status.cluster_state, status.cluster_version = a["cluster_state"], a["cluster_version"]
             status.cluster_safe = a["cluster_safe"] if status.cluster_safe is None else status.cluster_safe and a["cluster_safe"]

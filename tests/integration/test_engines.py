@@ -176,7 +176,8 @@ def test_local_up_down_leaves_nothing_and_never_duplicates(tmp_path) -> None:
     finally:
         down = spacegrid("local", "down")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert spacegrid("local", "status").stdout.strip() == ""
+    assert down.stdout.startswith("stopped 4 engine(s):"), down.stdout
+    assert spacegrid("local", "status").stdout.startswith("nothing runs")
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split(") ")[1][:1]
     eventually(lambda: all(port_is_free(p) for p in (ports[0], ports[1], ports[2], ports[10], ports[11])), timeout=20)
@@ -190,5 +191,5 @@ def test_local_up_down_leaves_nothing_and_never_duplicates(tmp_path) -> None:
         blocker.listen()
         taken = spacegrid("local", "up", "--members", "3")
     assert taken.returncode == 1
-    assert f"port 127.0.0.1:{ports[1]}" in taken.stdout and "already in use" in taken.stdout
-    assert spacegrid("local", "status").stdout.strip() == ""
+    assert f"port 127.0.0.1:{ports[1]}" in taken.stderr and "already in use" in taken.stderr  # errors: stderr
+    assert spacegrid("local", "status").stdout.startswith("nothing runs")

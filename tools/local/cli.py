@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "up":
             if not 1 <= args.members <= len(stack.cluster.ports):
-                print(f"--members must be between 1 and {len(stack.cluster.ports)}")
+                print(f"--members must be between 1 and {len(stack.cluster.ports)}", file=sys.stderr)
                 return 2
             started = time.monotonic()
             stack.up(args.members, args.kafka)

@@ -48,10 +48,13 @@ public final class MemberStatus implements Callable<String>, IdentifiedDataSeria
         UUID self = local.getUuid();
         Node node = node(hz);
         InternalPartitionService partitions = node.getPartitionService();
+        // The partition table names a replica for every member up to 7, used or not: a backup
+        // partition is one of the replicas the maps' backup counts actually fill.
+        int replicas = 1 + usedBackupCount();
         int owned = 0;
         int backups = 0;
         for (InternalPartition p : partitions.getInternalPartitions()) {
-            for (int i = 0; i < InternalPartition.MAX_REPLICA_COUNT; i++) {
+            for (int i = 0; i < Math.min(replicas, InternalPartition.MAX_REPLICA_COUNT); i++) {
                 PartitionReplica r = p.getReplica(i);
                 if (r != null && self.equals(r.uuid())) {
                     if (i == 0) {
@@ -99,6 +102,19 @@ public final class MemberStatus implements Callable<String>, IdentifiedDataSeria
             out.append("\"backup_memory_bytes\":").append(s.getBackupEntryMemoryCost()).append('}');
         }
         return out.append("}}").toString();
+    }
+
+    /** The largest backup count (sync + async) of the maps that exist; 1 when there is none. */
+    private int usedBackupCount() {
+        int most = 0;
+        boolean any = false;
+        for (DistributedObject o : hz.getDistributedObjects()) {
+            if (o instanceof IMap<?, ?> map) {
+                any = true;
+                most = Math.max(most, hz.getConfig().findMapConfig(map.getName()).getTotalBackupCount());
+            }
+        }
+        return any ? most : 1;
     }
 
     private static Node node(HazelcastInstance hz) {
