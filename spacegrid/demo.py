@@ -99,7 +99,7 @@ def order_curl(base: str, first: FirstOrder) -> str:
     """One shell command that places an order (201)."""
     body = json.dumps({"lines": [{"product_id": first.product["id"], "quantity": 1}]})
     return (
-        f"curl -i -X POST {base}/orders -H 'Content-Type: application/json' "
+        f"curl -sS -i -X POST {base}/orders -H 'Content-Type: application/json' "
         f"-H 'Authorization: Bearer {first.token}' -H 'Idempotency-Key: {uuid.uuid4()}' "
         f"-d {shlex.quote(body)}"
     )

@@ -127,7 +127,7 @@ def test_a_second_up_on_the_same_files_exits_with_one_line_and_leaves_the_first_
         assert f"port {first_port}" in busy.stderr and "in use" in busy.stderr
         # nothing of the first was touched: its token file, its operator route, its sessions
         assert token_file.read_text() == operator_token
-        verify = _cli(["verify", "--wait", "10"], env, first_port)
+        verify = _cli(["verify", "--wait", "10", "--url", first.url], env)  # --url, not SPACEGRID_HTTP_PORT
         assert verify.returncode == 0, verify.stdout + verify.stderr
         me = requests.get(f"{first.url}/users/me", headers={"Authorization": f"Bearer {admin}"}, timeout=10)
         assert me.status_code == 200

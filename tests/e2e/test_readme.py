@@ -12,6 +12,7 @@ checks a change that travelled grid -> pump -> Kafka -> writer -> SQLite.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -60,7 +61,8 @@ def _shim(bin_dir: Path, ports: dict[str, int], ready_urls: list[str]) -> None:
         "for url in sys.argv[1:-1]:\n"
         "    while True:\n"
         "        try:\n"
-        "            urllib.request.urlopen(url, timeout=2); break\n"
+        "            body = urllib.request.urlopen(url, timeout=2).read().decode()\n"
+        "            print('health', url, body, file=sys.stderr); break\n"
         "        except OSError:\n"
         "            if time.monotonic() > deadline: sys.exit(f'not ready: {url}')\n"
         "            time.sleep(0.5)\n"
@@ -176,6 +178,9 @@ def test_readme_commands_work_as_written(readme_env: dict[str, str], tmp_path: P
         assert re.search(r"^products\s+8\s+8\s+0\s+0\s+0$", out, re.M) and "\nconverged\n" in out, out
         assert "stopped 4 engine(s)" in out, out
         assert "signed up: 201" in err
+        # unit, pump and writer answer readiness with one body shape
+        health = [json.loads(line.split(" ", 2)[2]) for line in err.splitlines() if line.startswith("health ")]
+        assert len(health) == 3 and all(set(h) == {"status", "checks"} and h["status"] == "ready" for h in health)
     finally:
         # whatever happened: nothing of this test keeps running (its background jobs share
         # the script's process group)
