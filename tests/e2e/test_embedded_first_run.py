@@ -140,6 +140,16 @@ def test_tokens_survive_a_restart_and_a_foreign_token_is_told_why(tmp_path: Path
     port = free_ports(1)[0]
     up = _start(env, port, tmp_path / "logs")
     try:
+        # `up` prints the banner too (no sample data): where it serves, the database, the admin
+        def printed() -> str:
+            text = "\n".join(_banner_lines(up))
+            assert "stop with Ctrl-C" in text, up.tail()
+            return text
+        banner = eventually(printed, timeout=10)
+        assert f"spacegrid is serving on http://127.0.0.1:{port}/" in banner, up.tail()
+        assert f"database   {(tmp_path / 'shop.db').resolve()}" in banner
+        assert f"admin      {ADMIN[0]} (password from SPACEGRID_BOOTSTRAP_ADMIN)" in banner
+        assert ADMIN[1] not in banner and f"curl -s http://127.0.0.1:{port}/products" in banner
         token = sign_in(up.url, *ADMIN)
     finally:
         assert up.stop(timeout=60) == 0, up.tail()
