@@ -82,6 +82,7 @@ def create_app(
     app[OPERATOR] = OperatorToken(settings.operator_token)
     app[docs.OPENAPI] = build_openapi(routes)
     _register(app, routes)
+    docs.add_assets(app)
 
     async def grid_ctx(app: web.Application) -> AsyncIterator[None]:
         if own_grid:

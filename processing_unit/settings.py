@@ -15,7 +15,8 @@ from processing_unit.secret_policy import MIN_SECRET_BYTES, token_secret_problem
 class UnitSettings(CommonSettings):
     """What a unit needs beyond :class:`CommonSettings`."""
 
-    #: HS256 signing key shared by all units; random per process when unset (embedded only)
+    #: HS256 signing key shared by all units; when unset, `spacegrid up` passes the one it
+    #: keeps in the cache dir (spacegrid/embedded.py), and tests get a random one
     token_secret: str = ""
     token_ttl_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
@@ -108,7 +109,8 @@ def parse_networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
 def load_unit_settings(require_secret: bool = False, **overrides: object) -> UnitSettings:
     """Load settings; a missing secret is fatal for ``spacegrid unit``, random otherwise.
 
-    A random secret is fine for one embedded process: its tokens need no other reader.
+    ``spacegrid up`` passes the secret it keeps in its cache dir (restarts keep sessions); a
+    random one serves a process whose tokens need no other reader (tests, benchmarks).
     Units behind one load balancer must share it or tokens fail on every other unit.
     A secret that is given but short or a published placeholder is fatal everywhere.
     """

@@ -42,6 +42,11 @@ class Tokens:
             )
         except jwt.ExpiredSignatureError as e:
             raise Unauthorized("token expired") from e
+        except jwt.InvalidSignatureError as e:
+            raise Unauthorized(
+                "token signed with another secret: the server's signing key changed since it was "
+                "issued (a new SPACEGRID_TOKEN_SECRET, or a restart without a kept one); sign in again"
+            ) from e
         except jwt.PyJWTError as e:
             raise Unauthorized("invalid token") from e
         iat, exp = claims.get("iat"), claims.get("exp")

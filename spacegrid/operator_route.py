@@ -10,7 +10,6 @@ already owns the process's files) and removes at shutdown.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from pathlib import Path
 from typing import AsyncIterator
@@ -23,21 +22,14 @@ from grid_config.names import Names
 from grid_config.ports import Grid
 from processing_unit.operator import OPERATOR
 from processing_unit.problems import problem_response
+from spacegrid.instance import write_private
 
 
 def write_operator_token(cache_dir: Path) -> tuple[str, Path]:
     """A fresh token in ``cache_dir/operator-token``, created 0600 (never world-readable, not even briefly)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / OPERATOR_TOKEN_FILE
     token = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{OPERATOR_TOKEN_FILE}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, token.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_private(path, token)
     return token, path
 
 

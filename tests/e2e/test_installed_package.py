@@ -77,5 +77,9 @@ def test_spacegrid_up_runs_from_the_installed_packages(wheel: Path, tmp_path: Pa
                           timeout=10)
         assert r.status_code == 201, r.text
         assert r.json()["email"] == "w@e.invalid"
+        # /docs works from an install too: its Swagger UI files come from the swagger-ui-py package
+        assert "swagger-ui-bundle.js" in requests.get(f"{up.url}/docs", timeout=10).text
+        asset = requests.get(f"{up.url}/docs/assets/swagger-ui-bundle.js", timeout=10)
+        assert asset.status_code == 200 and "SwaggerUIBundle" in asset.text
     finally:
         assert up.stop(30) == 0, up.tail()
