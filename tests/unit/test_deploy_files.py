@@ -144,6 +144,22 @@ def test_compose_waits_for_health_and_units_for_the_quorum() -> None:
         assert len(members) >= quorum, f"{name} starts before {quorum} members are healthy"
 
 
+def test_units_trust_exactly_the_balancers_forwarded_for() -> None:
+    """Behind HAProxy every request comes from the balancer: the units must read the client
+    from its X-Forwarded-For (or every shopper shares one rate limit), and from nobody else's."""
+    import ipaddress
+
+    compose = _compose()
+    services = compose["services"]
+    lb = services["lb"]["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(lb) in ipaddress.ip_network(subnet)
+    for name in ("unit1", "unit2", "unit3"):
+        assert services[name]["environment"]["SPACEGRID_TRUSTED_PROXIES"] == lb, name
+    haproxy = (ROOT / "deploy/haproxy.cfg").read_text()
+    assert "option forwardfor" in haproxy and "del-header X-Forwarded-For" in haproxy
+
+
 def test_dockerignore_keeps_the_context_small_and_secret_free() -> None:
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".env", "*.db", "**/__pycache__", "tests"} <= ignored
