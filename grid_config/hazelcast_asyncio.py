@@ -23,7 +23,7 @@ from grid_config.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 
-class AsyncioSide:
+class HazelcastConnection:
     """One asyncio Hazelcast client with its map proxies; revived when it gives up on the cluster."""
 
     def __init__(

@@ -1,7 +1,7 @@
 """Hazelcast adapter of the change-log port: the IMap event journals, read over the grid's asyncio client.
 
 ``HazelcastGrid(...).change_log`` is one of these; it shares the grid's asyncio client
-(:class:`~grid_config.hazelcast_asyncio.AsyncioSide`) and speaks the journal protocol
+(:class:`~grid_config.hazelcast_asyncio.HazelcastConnection`) and speaks the journal protocol
 through :mod:`grid_config.hazelcast_journal` (the one module touching client internals).
 
 * Partitions are the cluster's (271 by default); a key's partition is the member's own
@@ -63,7 +63,7 @@ class HazelcastChangeLog(ChangeLog):
     def __init__(self, grid: "HazelcastGrid", journaled_maps: Iterable[str]) -> None:
         self.journaled_maps = tuple(journaled_maps)
         self._grid = grid
-        self._aio = grid.asyncio_side
+        self._aio = grid.connection
         self._positions = grid.names.journal_positions
         self._deadline_s = grid.operation_timeout_s + 1.0
 

@@ -43,7 +43,7 @@ from grid_config.credit_processors import CreditAnswer, CreditsGive, CreditsTake
 from grid_config.entry_processors import NO_CHANGE, StockAnswer, StockProcessor
 from grid_config.errors import BacklogFull, GridError, GridUnavailable, Indeterminate, WriteConflict
 from grid_config.events import stamped, unstamped
-from grid_config.hazelcast_asyncio import AsyncioSide
+from grid_config.hazelcast_asyncio import HazelcastConnection
 from grid_config.journal import credit_key, journal_of
 from grid_config.names import Names
 from grid_config.ports import Change, Grid, Page, Value, id_order
@@ -173,7 +173,7 @@ class HazelcastGrid(Grid):
         self.names = names
         self._op_timeout_s = operation_timeout_s
         self._journal_guard = journal_guard
-        self._aio = AsyncioSide(settings, connect_timeout_s, operation_timeout_s, _translate, _is_driver_error)
+        self._aio = HazelcastConnection(settings, connect_timeout_s, operation_timeout_s, _translate, _is_driver_error)
         self._ids: Any = None
         self._leases: dict[str, _Lease] = {}
         self._keeper: asyncio.Task[None] | None = None
@@ -181,7 +181,7 @@ class HazelcastGrid(Grid):
         self.change_log = HazelcastChangeLog(self, names.journaled_maps if journaled_maps is None else journaled_maps)
 
     @property
-    def asyncio_side(self) -> AsyncioSide:
+    def connection(self) -> HazelcastConnection:
         """The client (the change log reads journals through it)."""
         return self._aio
 

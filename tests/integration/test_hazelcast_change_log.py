@@ -54,7 +54,7 @@ async def test_partitions_are_the_members(hz_grid: HazelcastGrid) -> None:
     log = hz_grid.change_log
     assert log.journaled_maps == hz_grid.names.journaled_maps
     assert log.partition_count == 271
-    client = hz_grid.asyncio_side.client()
+    client = hz_grid.connection.client()
     for key in ("1", "p-42"):
         assert log.partition_of(key) == await client.partition_service.get_partition_id(key)
 
@@ -62,7 +62,7 @@ async def test_partitions_are_the_members(hz_grid: HazelcastGrid) -> None:
 async def test_positions_are_json_documents_in_their_own_map(hz_grid: HazelcastGrid) -> None:
     n = hz_grid.names
     await hz_grid.change_log.store_position(n.orders, 17, 42)
-    stored = await hz_grid.asyncio_side.get_stored(n.journal_positions, [f"{n.orders}#17"])
+    stored = await hz_grid.connection.get_stored(n.journal_positions, [f"{n.orders}#17"])
     assert stored[f"{n.orders}#17"].loads() == {"next": 42}
 
 

@@ -333,7 +333,7 @@ async def test_the_client_fails_on_indeterminate_operation_state(hz_grid: Hazelc
     from grid_config.errors import Indeterminate, WriteConflict
     from grid_config.hazelcast_grid import _translate
 
-    client = hz_grid.asyncio_side.client()
+    client = hz_grid.connection.client()
     assert client._config.fail_on_indeterminate_operation_state is True  # noqa: SLF001
     translated = _translate(IndeterminateOperationStateError("backup of set did not acknowledge"))
     assert isinstance(translated, Indeterminate) and isinstance(translated, GridUnavailable)

@@ -1,4 +1,4 @@
-"""The one place Hazelcast client failures are translated (``AsyncioSide.call``): a call
+"""The one place Hazelcast client failures are translated (``HazelcastConnection.call``): a call
 never surfaces a cancellation that was not its own (which the HTTP server would turn into
 a dropped connection and a 500 in the access log)."""
 
@@ -9,15 +9,15 @@ import asyncio
 import pytest
 
 from grid_config.errors import Indeterminate
-from grid_config.hazelcast_asyncio import AsyncioSide
+from grid_config.hazelcast_asyncio import HazelcastConnection
 from grid_config.hazelcast_grid import _is_driver_error, _translate
 from grid_config.settings import CommonSettings, load
 
 pytestmark = pytest.mark.unit
 
 
-def side() -> AsyncioSide:
-    return AsyncioSide(load(CommonSettings, grid="hazelcast"), 1.0, 1.0, _translate, _is_driver_error)
+def side() -> HazelcastConnection:
+    return HazelcastConnection(load(CommonSettings, grid="hazelcast"), 1.0, 1.0, _translate, _is_driver_error)
 
 
 async def test_a_shared_future_cancelled_by_another_caller_is_indeterminate() -> None:

@@ -67,7 +67,7 @@ async def test_undecodable_entries_in_a_hazelcast_journal_are_dead_lettered(haze
         p = log.partition_of(key)
         await grid.put(names.users, key, {"id": key, "version": 1}, request_id="r-1")
         await grid.put(names.users, other, {"id": other, "version": "x"})  # JSON, not an entity
-        plain = await grid.asyncio_side.map(names.users)  # a string, not a JSON document
+        plain = await grid.connection.map(names.users)  # a string, not a JSON document
         await plain.set(other, "a plain string")
         trap = tmp_path / "unpickled"
         await plain.set(other, Booby(str(trap)))  # never unpickled
