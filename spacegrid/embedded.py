@@ -27,6 +27,7 @@ from data_writer.ports import Sink
 from data_writer.settings import WriterSettings
 from grid_config.settings import load
 from processing_unit.app import create_app
+from processing_unit.live.local_source import LocalSource
 from processing_unit.settings import UnitSettings, load_unit_settings
 from spacegrid.bootstrap import open_grid, open_sink
 from spacegrid.operator_route import add_drift_route
@@ -53,8 +54,9 @@ def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = N
         report = await load_grid(grid, sink)
         log.info("grid loaded from the database: %s in %.1fs", report.loaded, time.monotonic() - started)
 
-    app = create_app(settings, grid, own_grid=True, loaded=False, preload=load_database)
-    channel = LocalChannel(CHANNEL_SIZE)
+    live = LocalSource(grid.names)  # GET /ws reads what the pump puts in the channel
+    app = create_app(settings, grid, own_grid=True, loaded=False, preload=load_database, live_source=live)
+    channel = LocalChannel(CHANNEL_SIZE, tap=live.offer)
     app[CHANNEL] = channel
     app[SINK] = sink
 
