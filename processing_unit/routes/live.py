@@ -19,6 +19,7 @@ reason, never an HTTP error after the upgrade:
 from __future__ import annotations
 
 import asyncio
+import socket as sockets
 import time
 
 from aiohttp import WSMsgType, web
@@ -34,8 +35,12 @@ from processing_unit.routes.spec import RouteSpec
 UNAUTHORIZED = 4401
 #: a close handshake (or an unread socket's buffer) gets this long before the TCP connection is cut
 CLOSE_TIMEOUT_S = 2.0
-#: bytes queued in the kernel-facing buffer of one socket before a send waits for the reader
-WRITER_LIMIT = 32 * 1024
+#: bytes one socket may hold unsent: in aiohttp's writer, in the transport, in the kernel's
+#: send buffer (the kernel doubles it). Past them a send waits, the socket's queue fills, and
+#: a reader that does not keep up is closed: at most ~100 KB of buffers per socket.
+WRITER_LIMIT = 16 * 1024
+TRANSPORT_HIGH_WATER = 16 * 1024
+KERNEL_SEND_BUFFER = 32 * 1024
 #: clients send nothing but control frames; a larger message closes the socket
 MAX_CLIENT_MESSAGE = 4096
 
@@ -57,6 +62,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                                 "upgrade-required", headers={"Upgrade": "websocket"})
     await socket.prepare(request)
     transport = request.transport
+    _bound_buffers(transport)
     metrics, services = request.app[METRICS], request.app[SERVICES]
     try:
         token = _token(request)
@@ -82,6 +88,18 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if sub.closing is not None:
         return await _close(socket, transport, *sub.closing, metrics)
     return await _close(socket, transport, 1000, "", metrics)
+
+
+def _bound_buffers(transport) -> None:  # noqa: ANN001
+    if transport is None:
+        return
+    transport.set_write_buffer_limits(high=TRANSPORT_HIGH_WATER)
+    raw = transport.get_extra_info("socket")
+    if raw is not None:
+        try:
+            raw.setsockopt(sockets.SOL_SOCKET, sockets.SO_SNDBUF, KERNEL_SEND_BUFFER)
+        except OSError:
+            pass
 
 
 async def _serve(socket: web.WebSocketResponse, sub: Subscriber, metrics) -> None:  # noqa: ANN001
