@@ -49,6 +49,8 @@ from grid_config.names import Names
 from grid_config.ports import Change, Grid, Page, Value, id_order
 from grid_config.settings import CommonSettings
 
+#: synchronous backups of every map (hazelcast.yaml: backup-count 1)
+BACKUPS = 1
 log = logging.getLogger(__name__)
 #: compare-and-set rounds of one ``update`` before it reports a WriteConflict
 UPDATE_ROUNDS = 16
@@ -193,6 +195,22 @@ class HazelcastGrid(Grid):
     async def start(self) -> None:
         await self._aio.start()
         self._keeper = asyncio.get_running_loop().create_task(self._lease_keeper())
+
+    async def members(self) -> list[dict[str, Any]]:
+        """Members and the partitions each owns, from the client's partition table. Backups
+        are not in the client's table: estimated as every partition's ``BACKUPS`` replicas
+        spread evenly over the other members (``backups_estimated``)."""
+        client = self._aio.client()
+        members = client.cluster_service.get_members()
+        table = client.partition_service
+        count = table.get_partition_count()
+        owners: dict[Any, int] = {}
+        for p in range(count):
+            owner = table.get_partition_owner(p)
+            owners[owner] = owners.get(owner, 0) + 1
+        replicas = min(BACKUPS, max(len(members) - 1, 0)) * count
+        return [{"address": f"{m.address.host}:{m.address.port}", "owned": owners.get(m.uuid, 0),
+                 "backups": round(replicas / len(members)), "backups_estimated": True} for m in members]
 
     async def close(self) -> None:
         if self._keeper is not None:

@@ -14,6 +14,7 @@ from typing import AsyncIterator, Awaitable, Callable, Iterable
 from aiohttp import web
 
 from grid_config.ports import Grid
+from grid_config.processes import Announcer
 from processing_unit.keys import (
     BACKPRESSURE,
     GRID,
@@ -25,13 +26,14 @@ from processing_unit.keys import (
     STREAMING,
     Runtime,
 )
+from processing_unit.figures import UnitFigures
 from processing_unit.live.hub import LiveHub
 from processing_unit.live.source import ChangeSource
 from processing_unit.metrics import UnitMetrics
 from processing_unit.middleware import observe, problem_mapping
 from processing_unit.openapi import build_openapi
 from processing_unit.passwords import Passwords
-from processing_unit.routes import docs, health, live, orders, products, users
+from processing_unit.routes import dashboard, docs, health, live, orders, products, users
 from processing_unit.routes.spec import RouteSpec
 from processing_unit.sagas import OrderSagas
 from processing_unit.services import build_services
@@ -42,7 +44,7 @@ HASH_THREADS = 2
 
 
 def all_routes() -> list[RouteSpec]:
-    return [*users.ROUTES, *products.ROUTES, *orders.ROUTES, *health.ROUTES, *docs.ROUTES, *live.ROUTES]
+    return [*users.ROUTES, *products.ROUTES, *orders.ROUTES, *health.ROUTES, *docs.ROUTES, *live.ROUTES, *dashboard.ROUTES]
 
 
 def build_hub(settings: UnitSettings, metrics: UnitMetrics) -> LiveHub:
@@ -99,6 +101,7 @@ def create_app(
     app[RUNTIME] = runtime
     app[LIVE] = hub = build_hub(settings, metrics)
     app[STREAMING] = frozenset(r.name for r in routes if r.streaming)
+    announcer = Announcer(grid, "unit", f"{settings.http_host}:{settings.http_port}", UnitFigures(metrics, hub))
     app[docs.OPENAPI] = build_openapi(routes)
     _register(app, routes)
 
@@ -137,16 +140,18 @@ def create_app(
             await services.stock.drain()
 
     async def live_ctx(app: web.Application) -> AsyncIterator[None]:
-        """One reader of the change stream per unit, fanned out to its sockets."""
-        reader = None
+        """One reader of the change stream per unit, fanned out to its sockets; and the
+        unit's record in the grid's process registry (the dashboard finds units there)."""
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(announcer.run(), name="announce")]
         if live_source is not None:
-            reader = asyncio.get_running_loop().create_task(live_source.run(hub), name="live-source")
+            tasks.append(loop.create_task(live_source.run(hub), name="live-source"))
         try:
             yield
         finally:
-            if reader is not None:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def close_sockets(app: web.Application) -> None:
         hub.close_all(1001, "the unit is shutting down")

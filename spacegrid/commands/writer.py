@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from service_kit.faust_worker import add_loglevel, run_worker
-from spacegrid.bootstrap import open_sink
+from spacegrid.bootstrap import open_grid, open_sink
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
         "writer",
         args.loglevel,
         lambda: ensure_topics(settings),
-        lambda: build(settings, open_sink(settings, settings.deferral)),
+        # announced in the grid's process registry when there is a cluster to announce in
+        lambda: build(settings, open_sink(settings, settings.deferral),
+                      registry=open_grid(settings) if settings.grid == "hazelcast" else None),
         writer_namespace=settings.namespace,
     )
