@@ -15,7 +15,6 @@ import socket
 import time
 from typing import Any, Callable, Mapping
 
-from grid_config.errors import GridError
 from grid_config.ports import Grid
 
 log = logging.getLogger("spacegrid.processes")
@@ -79,7 +78,7 @@ class Announcer:
                 await self.grid.start()
                 self._connected = True
             await self.grid.put(self.grid.names.processes, self.id, self.record(), ttl_s=TTL_S)
-        except (GridError, OSError, TimeoutError) as e:
+        except Exception as e:  # noqa: BLE001 - announcing must never stop the process it describes
             if time.monotonic() - self._last_warning > 60:
                 log.warning("cannot announce this process in the grid", extra={"error": repr(e)})
                 self._last_warning = time.monotonic()

@@ -247,3 +247,13 @@ async def test_metrics_count_sockets_messages_and_delay(shop: Shop) -> None:
     assert 'spacegrid_ws_messages_sent_total{type="order"} 1.0' in text
     assert 'spacegrid_ws_messages_sent_total{type="ready"} 1.0' in text
     assert "spacegrid_ws_notification_delay_seconds_count 1.0" in text
+
+
+async def test_shutdown_closes_every_socket_with_1001(shop: Shop) -> None:
+    api = await shop()
+    user = await api.signup()
+    ws = await api.client.ws_connect("/ws", headers=user.headers)
+    assert (await messages(ws, 1))[0]["type"] == "ready"
+    closing = asyncio.create_task(api.client.server.close())
+    assert await closed_with(ws, timeout=10) == (1001, "the unit is shutting down")
+    await closing
