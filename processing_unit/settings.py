@@ -51,7 +51,7 @@ class UnitSettings(CommonSettings):
     ws_heartbeat_s: float = Field(default=20.0, ge=0.5, le=3600)
     #: how far back a cursor may point: messages kept for replays, by age and by count
     live_retention_s: float = Field(default=600.0, ge=1, le=86_400)
-    live_retention_events: int = Field(default=100_000, ge=10, le=10_000_000)
+    live_retention_events: int = Field(default=50_000, ge=10, le=10_000_000)
     #: argon2id cost (RFC 9106 "low memory" profile by default; tests lower it)
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)

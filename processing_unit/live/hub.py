@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from array import array
 import itertools
 import time
 from collections import OrderedDict, deque
@@ -67,11 +68,14 @@ class Item:
     tail: str
     changed_at: float  # epoch seconds of the write
     at: float  # hub clock when ingested (retention)
-    position: tuple[int, ...]  # the stream position just past this record
+    position: array  # the stream position just past this record (compact: kept per message)
     cursor: str
 
     def message(self, cursor: str) -> str:
         return self.head + cursor + self.tail
+
+
+_HEADS = {t: '{"type":"' + t + '","cursor":"' for t in ("order", "stock_low")}
 
 
 def ready_message(cursor: str) -> str:
@@ -149,7 +153,7 @@ class LiveHub:
         *,
         low_stock: int = 5,
         retention_s: float = 600.0,
-        retention_events: int = 100_000,
+        retention_events: int = 50_000,
         max_connections: int = 2000,
         max_per_user: int = 8,
         queue_size: int = 64,
@@ -212,15 +216,15 @@ class LiveHub:
         if made is None:
             return
         type_, user_id, head_key, payload = made
-        position = tuple(pos)
-        cursor = Cursor(self.stream, position).text()
+        position = array("q", pos)
+        cursor = Cursor(self.stream, tuple(pos)).text()
         try:
             changed_at = parse_iso(event.changed_at).timestamp()
         except ValueError:
             changed_at = time.time()
         item = Item(
             seq=next(self._seq), lane=lane, offset=offset, user_id=user_id, type=type_,
-            head='{"type":"' + type_ + '","cursor":"',
+            head=_HEADS[type_],
             tail='","changed_at":' + orjson.dumps(event.changed_at).decode() + ',"' + head_key + '":'
                  + orjson.dumps(payload).decode() + "}",
             changed_at=changed_at, at=now, position=position, cursor=cursor,
