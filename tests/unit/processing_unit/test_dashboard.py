@@ -56,6 +56,7 @@ async def test_every_process_registers_with_its_figures(shop: Shop) -> None:  # 
         assert set(kinds) == {"unit", "pump", "writer"}, kinds
         assert body["members"] == [{"address": "in-process", "owned": 271, "backups": 0}]
         assert kinds["pump"]["shipped_total"] >= 5 and kinds["writer"]["rows_total"] >= 5, kinds
+        assert kinds["writer"]["lag_s"] > 0, kinds  # the last batch's oldest change, at its commit
         assert kinds["unit"]["errors_total"] == 0
         return kinds
 
