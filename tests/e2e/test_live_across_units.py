@@ -230,7 +230,7 @@ async def test_orders_and_stock_alerts_cross_units_in_order_with_the_delivery_de
     await wait_for(lambda: statuses([o for o in on_b.orders() if o["id"] == order["id"]]) == ["placed", "paid", "cancelled"])
     quiet = [round((at - datetime.fromisoformat(m["changed_at"].replace("Z", "+00:00")).timestamp()) * 1000, 1)
              for at, m in on_b.got if m["type"] == "order"]
-    print(f"\nlive delivery delay of single changes, no other load (ms): {quiet}")
+    print(f"\nlive delivery delay of the first changes after the processes started (ms): {quiet}")
     versions = [o["version"] for o in on_b.orders() if o["id"] == order["id"]]
     assert versions == sorted(set(versions))
     assert all(o["user_id"] == user_id for o in on_b.orders())
@@ -405,3 +405,19 @@ async def test_a_thousand_sockets_on_one_unit_stay_bounded_and_a_stalled_reader_
     assert max(rss_peak, rss_after) - rss_before <= RSS_GROWTH_BOUND_MB
     stalled.close()
     await asyncio.gather(*(s.close() for _, s in sockets))
+
+
+async def test_sockets_work_through_the_load_balancer(
+    shop_factory: Any, hazelcast_cluster: ClusterHandle, kafka_broker: BrokerHandle, http: aiohttp.ClientSession,
+) -> None:
+    """deploy/haproxy.cfg passes the upgrade; heartbeats (20 s) stay inside its 30 s idle timeouts."""
+    from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    shop = shop_factory({**hazelcast_cluster.settings_env, **kafka_broker.settings_env}, 2)
+    admin = await sign_in(http, shop.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+    _, token = await shopper(http, shop.url)
+    sock = await connect(http, shop.url, token)
+    p = await product(http, shop.url, admin, 10)
+    placed = [(await place(http, shop.url, token, [(p["id"], 1)]))["id"] for _ in range(4)]  # over both units
+    await wait_for(lambda: [o["id"] for o in sock.orders()] == placed or sorted(o["id"] for o in sock.orders()) == sorted(placed))
+    await sock.close()
