@@ -101,6 +101,6 @@ class KafkaSource:
             {tp: int((time.time() - self._retention_s) * 1000) for tp in lanes})
         window = [at[tp].offset if at.get(tp) is not None else ends[tp] for tp in lanes]
         held = into.position()
-        if held is not None and len(held) == len(lanes) and getattr(into, "stream", None) == stream:
+        if held is not None and len(held) == len(lanes) and into.stream == stream:
             return [min(h, e) for h, e in zip(held, (ends[tp] for tp in lanes))]
         return window

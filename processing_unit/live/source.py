@@ -16,6 +16,9 @@ from grid_config.events import ChangeEvent
 class Ingest(Protocol):
     """What a source feeds (the hub)."""
 
+    #: the id of the stream it was last reset to ("" before)
+    stream: str
+
     def reset(self, stream: str, starts: Sequence[int]) -> None:
         """The stream's id and, per lane, the first offset the source will deliver."""
 

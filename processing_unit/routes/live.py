@@ -29,6 +29,7 @@ from processing_unit.errors import Unauthorized
 from processing_unit.keys import LIVE, METRICS, SERVICES, SETTINGS
 from processing_unit.live.cursor import CursorError
 from processing_unit.live.hub import TRY_AGAIN, Closing, Refused, Subscriber
+from processing_unit.metrics import UnitMetrics
 from processing_unit.problems import problem_response
 from processing_unit.routes.spec import RouteSpec
 
@@ -90,7 +91,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return await _close(socket, transport, 1000, "", metrics)
 
 
-def _bound_buffers(transport) -> None:  # noqa: ANN001
+def _bound_buffers(transport: asyncio.Transport | None) -> None:
     if transport is None:
         return
     transport.set_write_buffer_limits(high=TRANSPORT_HIGH_WATER)
@@ -102,7 +103,7 @@ def _bound_buffers(transport) -> None:  # noqa: ANN001
             pass
 
 
-async def _serve(socket: web.WebSocketResponse, sub: Subscriber, metrics) -> None:  # noqa: ANN001
+async def _serve(socket: web.WebSocketResponse, sub: Subscriber, metrics: UnitMetrics) -> None:
     tasks = [
         asyncio.create_task(_send(socket, sub, metrics)),
         asyncio.create_task(_read(socket)),
@@ -116,7 +117,7 @@ async def _serve(socket: web.WebSocketResponse, sub: Subscriber, metrics) -> Non
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _send(socket: web.WebSocketResponse, sub: Subscriber, metrics) -> None:  # noqa: ANN001
+async def _send(socket: web.WebSocketResponse, sub: Subscriber, metrics: UnitMetrics) -> None:
     sent = {t: metrics.ws_sent.labels(t) for t in ("order", "stock_low", "ready")}
     try:
         while True:
@@ -139,7 +140,8 @@ async def _read(socket: web.WebSocketResponse) -> None:
             return
 
 
-async def _close(socket: web.WebSocketResponse, transport, code: int, reason: str, metrics) -> web.WebSocketResponse:  # noqa: ANN001
+async def _close(socket: web.WebSocketResponse, transport: asyncio.Transport | None, code: int, reason: str,
+                 metrics: UnitMetrics) -> web.WebSocketResponse:
     """Close with ``code`` and ``reason`` (cut to the frame's 123 bytes); cut the connection
     when the client does not take the close frame in time (a reader that never reads)."""
     if not socket.closed:
