@@ -199,13 +199,18 @@ def build(settings: PumpSettings, grid: Grid) -> ReliableApp:
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(metrics.render(), content_type=CONTENT_TYPE)
 
+    # the same body shape as a unit's and a writer's health pages: {"status", "checks"}
     @app.page("/health/live")
     async def live(web: Any, request: Any) -> Any:
-        return web.json({"status": "live"})
+        return web.json({"status": "live", "checks": {}})
 
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
-        body = {"grid": runtime.ready, "owned_shards": sorted(runtime.drainer.owned)}
+        checks = {
+            "grid": "reachable" if runtime.ready else "not connected yet",
+            "owned_shards": ",".join(map(str, sorted(runtime.drainer.owned))) or "none",
+        }
+        body = {"status": "ready" if runtime.ready else "unready", "checks": checks}
         return web.json(body, status=200 if runtime.ready else 503)
 
     @app.page("/shards")

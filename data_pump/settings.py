@@ -7,7 +7,13 @@ from pydantic import Field
 from grid_config.settings import CommonSettings
 
 
+#: where a pump serves /health and /metrics unless SPACEGRID_HTTP_PORT says otherwise: not a
+#: unit's 8080 nor a writer's 8082, so all three run side by side on one machine as in the README
+PUMP_HTTP_PORT = 8081
+
+
 class PumpSettings(CommonSettings):
+    http_port: int = Field(default=PUMP_HTTP_PORT, ge=0, le=65535)
     #: journal entries read per batch (one Kafka round trip per batch; a member answers at
     #: most 1,000 per read)
     pump_batch_size: int = Field(default=1000, ge=1, le=1000)

@@ -116,14 +116,16 @@ def build(
         async def announce() -> None:
             await announcer.tick()
 
+    # the same body shape as a unit's and a pump's health pages: {"status", "checks"}
     @app.page("/health/live")
     async def live(web: Any, request: Any) -> Any:
-        return web.json({"status": "live"})
+        return web.json({"status": "live", "checks": {}})
 
     @app.page("/health/ready")
     async def ready(web: Any, request: Any) -> Any:
         ok = migrated.version is not None
-        return web.json({"database_migrated": ok}, status=200 if ok else 503)
+        checks = {"database": f"migrated (schema version {migrated.version})" if ok else "not migrated yet"}
+        return web.json({"status": "ready" if ok else "unready", "checks": checks}, status=200 if ok else 503)
 
     return app
 

@@ -35,6 +35,24 @@ def columns(kind: str) -> tuple[str, ...]:
     return ("id", *DATA_COLUMNS[kind], *BOOK_COLUMNS)
 
 
+#: fields kept in their own column only, never in ``state``: a copy of a password hash in
+#: the JSON doubles where it must be protected (issue 12); the reader puts it back
+COLUMN_ONLY: dict[str, tuple[str, ...]] = {"users": ("password_hash", "password")}
+
+
+def stored_state(kind: str, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` as the ``state`` column holds it: without the column-only fields."""
+    hidden = COLUMN_ONLY.get(kind, ())
+    return {k: v for k, v in state.items() if k not in hidden} if hidden else state
+
+
+def loaded_state(kind: str, state: dict[str, Any], password_hash: Any) -> dict[str, Any]:
+    """The entity as the grid holds it: the ``state`` column plus the column-only fields."""
+    if kind == "users" and password_hash is not None:
+        return {**state, "password_hash": password_hash}
+    return state
+
+
 def state_json(state: dict[str, Any]) -> str:
     """Canonical JSON (sorted keys): equal states give equal text and equal checksums."""
     return orjson.dumps(state, option=orjson.OPT_SORT_KEYS).decode()
@@ -60,7 +78,7 @@ def entity_row(event: ChangeEvent, persisted_at: Any, ts: Callable[[datetime], A
     return (
         event.id,
         *data,
-        state_json(event.state),
+        state_json(stored_state(event.kind, event.state)),
         event.version,
         event.op == "delete",
         ts(parse_iso(event.changed_at)),

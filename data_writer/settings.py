@@ -10,9 +10,15 @@ from data_writer.batching import DeferralPolicy
 from grid_config.settings import CommonSettings
 
 
+#: where a writer serves /health and /metrics unless SPACEGRID_HTTP_PORT says otherwise (a
+#: unit has 8080, a pump 8081)
+WRITER_HTTP_PORT = 8082
+
+
 class WriterSettings(CommonSettings):
     """A batch closes at ``write_batch_size`` events or ``write_interval_ms``, whichever first."""
 
+    http_port: int = Field(default=WRITER_HTTP_PORT, ge=0, le=65535)
     write_batch_size: int = Field(default=500, ge=1, le=100_000)
     write_interval_ms: int = Field(default=1000, ge=1, le=600_000)
     #: an order whose user/products are still missing after this long is dead-lettered

@@ -187,8 +187,11 @@ class SqlEngine:
         return self.tx(lambda cur: self.versions(cur, kind, ids))
 
     def read_page(self, kind: str, after: str, n: int) -> list[EntityRow]:
+        """Rows after ``after``; a user's password hash comes from its column (schema.COLUMN_ONLY)."""
+        hash_col = ", password_hash" if kind == "users" else ""
         sql = self.d.limit(
-            f"id, version, deleted, state, changed_at, persisted_at FROM {kind} WHERE id > {self.d.ph} ORDER BY id",
+            f"id, version, deleted, state, changed_at, persisted_at{hash_col} FROM {kind} "
+            f"WHERE id > {self.d.ph} ORDER BY id",
             n,
         )
 
@@ -201,7 +204,9 @@ class SqlEngine:
                     r[0],
                     int(r[1]),
                     bool(r[2]),
-                    r[3] if isinstance(r[3], dict) else orjson.loads(r[3]),
+                    schema.loaded_state(
+                        kind, r[3] if isinstance(r[3], dict) else orjson.loads(r[3]), r[6] if hash_col else None
+                    ),
                     self.d.from_ts(r[4]),
                     self.d.from_ts(r[5]),
                 )

@@ -7,6 +7,7 @@ read-then-upsert of :class:`~data_writer.sql_core.SqlEngine` exact.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,6 +90,30 @@ def path_from_url(url: str) -> Path:
     return Path(url[len("sqlite:///") :])
 
 
+#: the database file and its companions: SQLite creates these with the database file's mode
+COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def private_files(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it (never readable by others, not
+    even for a moment), and take back group/other access from files an older version left.
+
+    SQLite creates ``-wal`` and ``-shm`` with the mode of the database file, so they follow.
+    The file holds password hashes and every order: only the owner of the process reads it.
+    """
+    if str(path) == ":memory:":
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for suffix in COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        try:
+            if companion.stat().st_mode & 0o077:
+                companion.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 class SqliteDialect(Dialect):
     name = "sqlite"
     driver = sqlite3
@@ -101,6 +126,7 @@ class SqliteDialect(Dialect):
     def connect(self) -> Any:
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_files(self.path)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")  # a commit is on disk before offsets move

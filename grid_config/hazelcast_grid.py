@@ -194,6 +194,11 @@ class HazelcastGrid(Grid):
     # ---- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         await self._aio.start()
+        # the map proxies a request uses, made now: made on first use, a burst of first
+        # requests would all wait for one creation (and share its failure)
+        n = self.names
+        await self._aio.call(lambda: asyncio.gather(*(self._aio.map(m) for m in (
+            *n.journaled_maps, n.users_by_email, n.products_by_sku, n.journal_credits))))
         self._keeper = asyncio.get_running_loop().create_task(self._lease_keeper())
 
     async def members(self) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ fails at start with a message naming the environment variable (see :func:`load`)
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -55,6 +56,8 @@ class CommonSettings(BaseSettings):
 
 
 S = TypeVar("S", bound=BaseSettings)
+#: variables whose value a refusal must not print (it lands in a log): secrets, passwords, URLs with credentials
+_SENSITIVE = re.compile(r"secret|password|token|admin|url|dsn|credential", re.IGNORECASE)
 
 
 def load(cls: type[S], **overrides: object) -> S:
@@ -65,5 +68,6 @@ def load(cls: type[S], **overrides: object) -> S:
         lines = []
         for err in e.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']} (got {err.get('input')!r})")
+            shown = "a hidden value" if _SENSITIVE.search(field) else repr(err.get("input"))
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']} (got {shown})")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from e

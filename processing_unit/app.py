@@ -32,7 +32,8 @@ from processing_unit.live.source import ChangeSource
 from processing_unit.metrics import UnitMetrics
 from processing_unit.middleware import observe, problem_mapping
 from processing_unit.openapi import build_openapi
-from processing_unit.passwords import Passwords
+from processing_unit.operator import OPERATOR, OperatorToken
+from processing_unit.passwords import HashGate, Passwords
 from processing_unit.routes import dashboard, docs, health, live, orders, products, users
 from processing_unit.routes.spec import RouteSpec
 from processing_unit.sagas import OrderSagas
@@ -85,8 +86,9 @@ def create_app(
         middlewares=[observe, problem_mapping], client_max_size=settings.max_body_bytes
     )
     executor = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="argon2")
+    gate = HashGate(HASH_THREADS + settings.hash_queue, settings.hash_per_client)
     passwords = Passwords(
-        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism, executor
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism, executor, gate
     )
     services = build_services(settings, grid, passwords, sagas)
     runtime = Runtime()
@@ -99,11 +101,13 @@ def create_app(
     app[BACKPRESSURE] = services.backpressure
     app[METRICS] = metrics = UnitMetrics()
     app[RUNTIME] = runtime
+    app[OPERATOR] = OperatorToken(settings.operator_token)
     app[LIVE] = hub = build_hub(settings, metrics)
     app[STREAMING] = frozenset(r.name for r in routes if r.streaming)
     announcer = Announcer(grid, "unit", f"{settings.http_host}:{settings.http_port}", UnitFigures(metrics, hub))
     app[docs.OPENAPI] = build_openapi(routes)
     _register(app, routes)
+    docs.add_assets(app)
 
     async def grid_ctx(app: web.Application) -> AsyncIterator[None]:
         if own_grid:

@@ -82,8 +82,8 @@ def build_openapi(routes: Iterable[RouteSpec], title: str = "spacegrid unit", ve
     }
 
 
-def docs_page(spec: dict[str, Any]) -> str:
-    """A dependency-free HTML page listing routes and schemas (no CDN reachable from here)."""
+def route_table(spec: dict[str, Any]) -> str:
+    """The routes and schemas as plain HTML tables (the docs page's no-script fallback)."""
     rows = []
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
@@ -101,13 +101,9 @@ def docs_page(spec: dict[str, Any]) -> str:
         )
         schemas.append(f"<tr><td><b>{html.escape(name)}</b></td><td>{fields}</td></tr>")
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>spacegrid API</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 10px;border-bottom:1px solid #ddd}</style>"
-        "</head><body><h1>spacegrid API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
-        "Errors are <code>application/problem+json</code>. Fields marked * are required.</p>"
         "<h2>Routes</h2><table><tr><th>method</th><th>path</th><th>what</th><th>who</th><th>answers</th></tr>"
         + "".join(rows)
-        + "</table><h2>Schemas</h2><table>"
+        + "</table><h2>Schemas</h2><p>Fields marked * are required.</p><table>"
         + "".join(schemas)
-        + "</table></body></html>"
+        + "</table>"
     )

@@ -9,22 +9,35 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from processing_unit.text_rules import clean_text, normalize_email
 
 ID_PATTERN = r"^[0-9]{1,20}$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+#: NFKC + case-folded, invisible and control characters refused (processing_unit.text_rules)
 Email = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        min_length=3,
-        max_length=254,
-        pattern=r"^[^@\s]+@[^@\s]+$",
-    ),
+    StringConstraints(max_length=1024),
+    AfterValidator(normalize_email),
+    WithJsonSchema({"type": "string", "format": "email", "minLength": 3, "maxLength": 254}),
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[
+    str,
+    StringConstraints(max_length=1024),
+    AfterValidator(clean_text(1, 200)),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200}),
+]
 Category = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 PriceCents = Annotated[int, Field(ge=0, le=100_000_000)]
@@ -33,6 +46,11 @@ Quantity = Annotated[int, Field(ge=1, le=1000)]
 Limit = Annotated[int, Field(ge=1, le=200)]
 
 MAX_ORDER_LINES = 50
+
+
+def example(**fields: object) -> ConfigDict:
+    """A request model's example, shown (and pre-filled for "Try it out") by /docs."""
+    return ConfigDict(json_schema_extra={"examples": [fields]})
 
 
 class RequestModel(BaseModel):
@@ -45,12 +63,16 @@ class QueryModel(BaseModel):
 
 # ---- identity ------------------------------------------------------------------------
 class NewUser(RequestModel):
+    model_config = example(email="shopper@example.com", name="Ada Shopper", password="correct-horse-1")
+
     email: Email
     name: Text
     password: Password
 
 
 class Credentials(RequestModel):
+    model_config = example(email="shopper@example.com", password="correct-horse-1")
+
     email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -69,6 +91,8 @@ class Session(BaseModel):
 
 # ---- catalog ------------------------------------------------------------------------
 class NewProduct(RequestModel):
+    model_config = example(sku="KIT-KETTLE", name="Stainless kettle 1.7 l", category="kitchen", price_cents=3499, stock=40)
+
     sku: Sku
     name: Text
     category: Category
@@ -124,6 +148,8 @@ class NewOrderLine(RequestModel):
 class NewOrder(RequestModel):
     """Lines name distinct products; a repeated product id is rejected (422), not merged."""
 
+    model_config = example(lines=[{"product_id": "1", "quantity": 2}])
+
     lines: Annotated[list[NewOrderLine], Field(min_length=1, max_length=MAX_ORDER_LINES)]
 
     @field_validator("lines")
@@ -138,6 +164,8 @@ class NewOrder(RequestModel):
 
 
 class Payment(RequestModel):
+    model_config = example(amount_cents=6998)
+
     amount_cents: Annotated[int, Field(ge=0, le=10**15)]
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from grid_config.ports import Grid
+from processing_unit.abuse import AbuseLimits
 from processing_unit.backpressure import Backpressure
 from processing_unit.domain import catalog, orders, users
 from processing_unit.errors import Conflict, FieldError, Forbidden, NotFound, Unauthorized
@@ -39,6 +40,8 @@ ORPHAN_CLAIM_S = 30.0
 USER_FRESH_S = 2.0
 #: users kept read per unit at most
 RECENT_USERS = 10_000
+#: the "client" of the admin account a unit creates at start (no rate limit applies)
+BOOTSTRAP_CLIENT = "bootstrap"
 
 
 async def _claim(grid: Grid, map_name: str, value_key: str, claim: dict[str, Any], owner_map: str,
@@ -59,18 +62,25 @@ async def _claim(grid: Grid, map_name: str, value_key: str, claim: dict[str, Any
 
 
 class Identity:
-    def __init__(self, grid: Grid, passwords: Passwords, tokens: Tokens, limiter: LoginLimiter) -> None:
+    def __init__(
+        self, grid: Grid, passwords: Passwords, tokens: Tokens, limiter: LoginLimiter, limits: AbuseLimits
+    ) -> None:
         self._grid, self._passwords = grid, passwords
-        self.tokens, self._limiter = tokens, limiter
+        self.tokens, self._limiter, self.limits = tokens, limiter, limits
         self._names = grid.names
         #: user id -> (read at, user): recently read users (bounded)
         self._recent: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    async def create_user(self, body: NewUser, request_id: str, is_admin: bool = False) -> dict[str, Any]:
-        """Claim the email, then store the user: two concurrent sign-ups get one 201, one 409."""
+    async def create_user(
+        self, body: NewUser, request_id: str, client: str, is_admin: bool = False
+    ) -> dict[str, Any]:
+        """Claim the email, then store the user: two concurrent sign-ups get one 201, one 409.
+
+        The 409 tells whether an email is registered; without a mail round trip no sign-up
+        can hide it (decision 0026), so its rate per client is what is bounded."""
         if await self._grid.get(self._names.users_by_email, body.email) is not None:
             raise _email_taken()  # cheap early answer, before the costly hash
-        password_hash = await self._passwords.hash(body.password)
+        password_hash = await self._passwords.hash(body.password, client)
         user_id = await self._grid.new_id()
         claim = {"user_id": user_id, "claimed_at_s": time.time()}
         if not await _claim(self._grid, self._names.users_by_email, body.email, claim, self._names.users, "user_id"):
@@ -80,14 +90,15 @@ class Identity:
         await self._grid.put(self._names.users, user_id, user, request_id=request_id)
         return users.public_user(user)
 
-    async def create_session(self, body: Credentials) -> dict[str, str]:
-        await self._limiter.check(body.email)
+    async def create_session(self, body: Credentials, client: str) -> dict[str, str]:
+        """A token for the right password; failures per (email, client) delay the next try."""
+        await self._limiter.check(body.email, client)
         claim = await self._grid.get(self._names.users_by_email, body.email)
         user = await self._grid.get(self._names.users, claim["user_id"]) if claim else None
-        if not await self._passwords.verify(user["password_hash"] if user else None, body.password):
-            await self._limiter.failed(body.email)
+        if not await self._passwords.verify(user["password_hash"] if user else None, body.password, client):
+            await self._limiter.failed(body.email, client)
             raise Unauthorized("wrong email or password")
-        await self._limiter.succeeded(body.email)
+        await self._limiter.succeeded(body.email, client)
         assert user is not None
         token, expires_at = self.tokens.issue(user["id"])
         return {"token": token, "expires_at": expires_at}
@@ -121,7 +132,8 @@ class Identity:
         if await self._grid.get(self._names.users_by_email, email) is not None:
             return
         try:
-            await self.create_user(NewUser(email=email, name="admin", password=password), request_id, is_admin=True)
+            await self.create_user(NewUser(email=email, name="admin", password=password), request_id,
+                                   BOOTSTRAP_CLIENT, is_admin=True)
             log.info("bootstrap admin created", extra={"email": email})
         except Conflict:
             pass
@@ -234,12 +246,15 @@ def build_services(
     """Wire the services of one unit over one grid (``sagas``: how multi-key writes run)."""
     backpressure = Backpressure(grid, settings.ready_probe_cache_ms / 1000)
     limiter = LoginLimiter(
-        grid, grid.names.login_attempts, settings.login_max_failures, settings.login_window_s
+        grid, grid.names.login_attempts, settings.login_max_failures, settings.login_window_s,
+        settings.login_max_delay_s,
     )
+    limits = AbuseLimits(settings.auth_client_per_min, settings.auth_client_burst, settings.auth_global_per_s)
     stock = Stock(grid)
     order_sagas = sagas(grid, stock, settings.hold_bound_s, max_open=settings.max_open_orders)
     services = Services(
-        identity=Identity(grid, passwords, Tokens(settings.token_secret, settings.token_ttl_s), limiter),
+        identity=Identity(grid, passwords, Tokens(settings.token_secret, settings.token_ttl_s), limiter,
+                          limits),
         catalog=Catalog(grid),
         orders=Orders(grid, order_sagas),
         backpressure=backpressure,

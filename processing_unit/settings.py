@@ -3,24 +3,46 @@
 from __future__ import annotations
 
 import secrets
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
 from pydantic import Field, field_validator
 
 from grid_config.settings import CommonSettings, SettingsError, load
+from processing_unit.text_rules import normalize_email
+from processing_unit.secret_policy import MIN_SECRET_BYTES, token_secret_problem
 
 
 class UnitSettings(CommonSettings):
     """What a unit needs beyond :class:`CommonSettings`."""
 
-    #: HS256 signing key shared by all units; random per process when unset (embedded only)
+    #: HS256 signing key shared by all units; when unset, `spacegrid up` passes the one it
+    #: keeps in the cache dir (spacegrid/embedded.py), and tests get a random one
     token_secret: str = ""
     token_ttl_s: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     #: "email:password" -> an admin account created at start if absent
     bootstrap_admin: str = ""
-    #: failed logins per email within ``login_window_s`` before 429
+    #: failed logins per (email, client) within ``login_window_s`` answered at once; each
+    #: further attempt from that pair waits twice as long as the last (up to login_max_delay_s)
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_window_s: int = Field(default=300, ge=1, le=86_400)
+    login_max_delay_s: int = Field(default=60, ge=1, le=3600)
+    #: comma-separated addresses/networks whose X-Forwarded-For names the client (HAProxy)
+    trusted_proxies: str = ""
+    #: POST /sessions and POST /users, each: per client, a bucket of ``auth_client_burst``
+    #: refilled at ``auth_client_per_min``; per unit, ``auth_global_per_s`` (burst 2 s of it)
+    auth_client_per_min: float = Field(default=30, gt=0, le=1_000_000)
+    auth_client_burst: int = Field(default=10, ge=1, le=1_000_000)
+    auth_global_per_s: float = Field(default=50, gt=0, le=1_000_000)
+    #: password hashes admitted per unit beyond the running ones (past it: 503 at once),
+    #: and per client at a time (past it: 429 at once)
+    hash_queue: int = Field(default=8, ge=0, le=10_000)
+    hash_per_client: int = Field(default=1, ge=1, le=10_000)
+    #: a connection that has not sent a whole request head this long after opening (or
+    #: after its last answer: idle keep-alive) is closed
+    http_idle_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    #: bearer token for GET /metrics (``spacegrid unit``; ``spacegrid up`` uses its operator token)
+    operator_token: str = ""
     #: a stock hold older than this is settled or released by the reaper (G5); a placement
     #: that has not committed within half of it gives up (503). At least 15 s: a commit sent
     #: at half the bound must be over (the grid's 5 s operation deadline, plus 1) before a
@@ -62,23 +84,53 @@ class UnitSettings(CommonSettings):
     def _admin_shape(cls, v: str) -> str:
         if v and (":" not in v or not v.split(":", 1)[0] or len(v.split(":", 1)[1]) < 8):
             raise ValueError("must be email:password with a password of 8+ characters")
+        if v:
+            normalize_email(v.split(":", 1)[0])
         return v
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_shape(cls, v: str) -> str:
+        parse_networks(v)  # raises ValueError naming the bad entry
+        return v
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def bootstrap_admin_credentials(self) -> tuple[str, str] | None:
         if not self.bootstrap_admin:
             return None
         email, password = self.bootstrap_admin.split(":", 1)
-        return email.strip().lower(), password
+        return normalize_email(email), password
+
+
+def parse_networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` -> networks (a bare address is a /32 or /128)."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if part:
+            try:
+                out.append(ip_network(part, strict=False))
+            except ValueError as e:
+                raise ValueError(f"not an address or network: {part!r}") from e
+    return tuple(out)
 
 
 def load_unit_settings(require_secret: bool = False, **overrides: object) -> UnitSettings:
     """Load settings; a missing secret is fatal for ``spacegrid unit``, random otherwise.
 
-    A random secret is fine for one embedded process: its tokens need no other reader.
+    ``spacegrid up`` passes the secret it keeps in its cache dir (restarts keep sessions); a
+    random one serves a process whose tokens need no other reader (tests, benchmarks).
     Units behind one load balancer must share it or tokens fail on every other unit.
+    A secret that is given but short or a published placeholder is fatal everywhere.
     """
     settings = load(UnitSettings, **overrides)
+    if settings.token_secret and (problem := token_secret_problem(settings.token_secret)):
+        raise SettingsError(problem)
+    if settings.operator_token and len(settings.operator_token) < MIN_SECRET_BYTES:
+        raise SettingsError(f"SPACEGRID_OPERATOR_TOKEN must be at least {MIN_SECRET_BYTES} random characters")
     if not settings.token_secret:
         if require_secret:
             raise SettingsError(

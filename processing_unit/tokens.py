@@ -10,9 +10,14 @@ import jwt
 from processing_unit.errors import Unauthorized
 
 ISSUER = "spacegrid"
+#: clock difference between units tolerated on ``iat`` (a token "issued" later than this is forged)
+CLOCK_SKEW_S = 30
 
 
 class Tokens:
+    """Tokens live ``ttl_s`` at most: ``exp - iat`` and the age since ``iat`` are both checked,
+    so a token minted with a far ``exp`` (a leaked key, a bug) is refused anyway."""
+
     def __init__(self, secret: str, ttl_s: int) -> None:
         self._secret = secret
         self._ttl_s = ttl_s
@@ -37,8 +42,19 @@ class Tokens:
             )
         except jwt.ExpiredSignatureError as e:
             raise Unauthorized("token expired") from e
+        except jwt.InvalidSignatureError as e:
+            raise Unauthorized(
+                "token signed with another secret: the server's signing key changed since it was "
+                "issued (a new SPACEGRID_TOKEN_SECRET, or a restart without a kept one); sign in again"
+            ) from e
         except jwt.PyJWTError as e:
             raise Unauthorized("invalid token") from e
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or not isinstance(exp, int):
+            raise Unauthorized("invalid token times")
+        now = time.time()
+        if iat > now + CLOCK_SKEW_S or exp - iat > self._ttl_s or now - iat > self._ttl_s:
+            raise Unauthorized("token outside its lifetime")
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub.isdigit():
             raise Unauthorized("invalid token subject")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from typing import Any, Awaitable, Callable
+
+from service_kit.exits import EXIT_UNAVAILABLE, unavailable_line
 
 LOGLEVELS = ["debug", "info", "warning", "error"]
 
@@ -38,7 +41,11 @@ def run_worker(
     log.info("%s starting", name, extra=extra)
     try:
         loop.run_until_complete(prepare())
-    except Exception:  # noqa: BLE001 - reported as one JSON log line, exit status 1
+    except Exception as e:  # noqa: BLE001 - an unreachable broker is one line (exit 3), else logged (1)
+        line = unavailable_line(e)
+        if line is not None:
+            print(f"spacegrid {name}: {line}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
         log.exception("cannot create or check the %s's topics", name)
         return 1
     worker = faust.Worker(

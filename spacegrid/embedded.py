@@ -36,6 +36,7 @@ from processing_unit.live.local_source import LocalSource
 from processing_unit.settings import UnitSettings, load_unit_settings
 from spacegrid.bootstrap import open_grid, open_sink
 from spacegrid.operator_route import add_drift_route
+from service_kit.exits import Unavailable
 
 log = logging.getLogger("spacegrid.up")
 
@@ -123,13 +124,52 @@ async def _finish(task: asyncio.Task, deadline: float) -> None:
                 await task
 
 
-def serve(**overrides: object) -> int:
-    """Run the embedded mode until SIGINT/SIGTERM (then drain, ship, flush, exit)."""
+def serve(demo: bool = False, **overrides: object) -> int:
+    """Run the embedded mode until SIGINT/SIGTERM (then drain, ship, flush, exit).
+
+    In order: take this cache dir's and database's lock (a second ``up`` stops here,
+    touching nothing), keep the token secret, bind the port, load, serve, print the
+    banner (``demo``: after seeding a sample catalog through the API).
+    """
     from service_kit.logs import configure_logging
-    from processing_unit.server import serve as serve_app
+    from processing_unit.server import bind, serve as serve_app
+    from spacegrid import demo as first_run
+    from spacegrid.instance import AlreadyRunning, UpLock, kept_token_secret
 
     configure_logging()
-    settings = load_unit_settings(**{**overrides, "grid": "embedded"})  # `up` is always embedded
-    return serve_app(
-        build_app(settings), settings.http_host, settings.http_port, settings.drain_grace_s, settings.shutdown_timeout_s
-    )
+    overrides = {**overrides, "grid": "embedded"}  # `up` is always embedded
+    probe = load(UnitSettings, **overrides)
+    lock = UpLock.for_instance(probe.cache_dir, probe.database_url)
+    try:
+        lock.acquire()
+    except AlreadyRunning as e:
+        raise Unavailable(str(e)) from None
+    if not probe.token_secret:  # kept in the cache dir: a restart keeps every session (decision 0021)
+        overrides["token_secret"] = kept_token_secret(probe.cache_dir)
+    admin, admin_from_env = None, bool(probe.bootstrap_admin)
+    if probe.bootstrap_admin_credentials:
+        admin = first_run.Account(*probe.bootstrap_admin_credentials)
+    elif demo:
+        admin, shopper = first_run.demo_accounts(probe.cache_dir)
+        overrides["bootstrap_admin"] = f"{admin.email}:{admin.password}"
+    settings = load_unit_settings(**overrides)
+    sock = bind(settings.http_host, settings.http_port)
+    lock.note(sock.getsockname()[1])
+
+    async def on_serving(host: str, port: int) -> None:
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        first = None
+        if demo and admin is not None:
+            try:
+                first = await first_run.seed(base, admin, first_run.demo_accounts(settings.cache_dir)[1])
+            except (first_run.SeedError, OSError) as e:
+                log.error("demo seeding failed: %s", e)
+        first_run.print_banner(first_run.banner(base, settings.database_url, admin, admin_from_env, first))
+
+    try:
+        return serve_app(
+            build_app(settings), settings.http_host, settings.http_port, settings.drain_grace_s,
+            settings.shutdown_timeout_s, on_serving, sock,
+        )
+    finally:
+        lock.release()

@@ -2,7 +2,7 @@
 
 The grid of ``spacegrid up`` lives inside its process, so ``spacegrid verify`` cannot
 open it; it asks ``up`` instead. The route is not for shop admins: it answers only to
-the *operator token*, a random secret ``up`` writes at start into
+the *operator token* (as the unit's ``GET /metrics`` does), a random secret ``up`` writes at start into
 ``SPACEGRID_CACHE_DIR/operator-token`` with file mode 0600 (whoever can read that file
 already owns the process's files) and removes at shutdown.
 """
@@ -10,7 +10,6 @@ already owns the process's files) and removes at shutdown.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from pathlib import Path
 from typing import AsyncIterator
@@ -21,23 +20,16 @@ from data_writer.drift import ADMIN_DRIFT_ROUTE, ADMIN_REPAIR_ROUTE, OPERATOR_TO
 from data_writer.ports import Sink
 from grid_config.names import Names
 from grid_config.ports import Grid
+from processing_unit.operator import OPERATOR
 from processing_unit.problems import problem_response
-from processing_unit.routes.dashboard import OPERATOR_CHECK
+from spacegrid.instance import write_private
 
 
 def write_operator_token(cache_dir: Path) -> tuple[str, Path]:
     """A fresh token in ``cache_dir/operator-token``, created 0600 (never world-readable, not even briefly)."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / OPERATOR_TOKEN_FILE
     token = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{OPERATOR_TOKEN_FILE}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, token.encode())
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_private(path, token)
     return token, path
 
 
@@ -48,10 +40,12 @@ def add_drift_route(app: web.Application, grid: Grid, names: Names, sink: Sink, 
     async def token_ctx(app: web.Application) -> AsyncIterator[None]:
         token, path = write_operator_token(cache_dir)
         held["token"] = token
+        app[OPERATOR].value = token  # the unit's GET /metrics answers to it too
         try:
             yield
         finally:
             held.clear()
+            app[OPERATOR].value = ""
             try:
                 if path.read_text().strip() == token:  # another `up` may have replaced it since
                     path.unlink()
@@ -80,11 +74,6 @@ def add_drift_route(app: web.Application, grid: Grid, names: Names, sink: Sink, 
             return denied
         return web.json_response({"reshipped": await repair(grid, names, sink)})
 
-    def is_operator(given: str) -> bool:
-        token = held.get("token")
-        return bool(token) and hmac.compare_digest(given.encode(), token.encode())
-
-    app[OPERATOR_CHECK] = is_operator  # the dashboard's data answers to it too
     app.cleanup_ctx.append(token_ctx)
     app.router.add_get(ADMIN_DRIFT_ROUTE, drift_handler)
     app.router.add_post(ADMIN_REPAIR_ROUTE, repair_handler)

@@ -1,9 +1,8 @@
 """``GET /dashboard``: the operator dashboard's page and files, and ``GET /dashboard/data``.
 
 The page and its files are static and public (they hold no data; the page asks for a
-sign-in). The data answers to an admin's session token or to the operator token: the
-embedded process and, once configured, units check operator tokens through the
-:data:`OPERATOR_CHECK` app key (a function of the bearer token).
+sign-in). The data answers to an admin's session token or to the operator token
+(:mod:`processing_unit.operator`: ``SPACEGRID_OPERATOR_TOKEN``, or ``spacegrid up``'s).
 """
 
 from __future__ import annotations
@@ -18,12 +17,11 @@ from processing_unit.dashboard.data import snapshot
 from processing_unit.errors import Unauthorized
 from processing_unit.httpio import json_response
 from processing_unit.keys import GRID
+from processing_unit.operator import OPERATOR
 from processing_unit.routes.spec import RouteSpec
 
 FILES = Path(__file__).resolve().parent.parent / "dashboard"
 TYPES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
-#: optional: tells whether a bearer token is the operator token (set by whoever holds it)
-OPERATOR_CHECK: web.AppKey[Callable[[str], bool]] = web.AppKey("operator_check")
 
 
 async def page(request: web.Request) -> web.Response:
@@ -41,9 +39,9 @@ def _file(name: str) -> Callable:
 
 async def data(request: web.Request) -> web.Response:
     """Admins and operators only: members and every registered process with its figures."""
-    check = request.app.get(OPERATOR_CHECK)
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if not (check is not None and scheme.lower() == "bearer" and token and check(token.strip())):
+    try:
+        request.app[OPERATOR].require(request)
+    except Unauthorized:
         try:
             await admin_user(request)
         except Unauthorized as e:

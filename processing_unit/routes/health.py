@@ -9,6 +9,7 @@ from aiohttp import web
 from grid_config.errors import GridError
 from processing_unit.httpio import json_response
 from processing_unit.keys import BACKPRESSURE, METRICS, RUNTIME
+from processing_unit.operator import OPERATOR
 from processing_unit.routes.spec import RouteSpec
 from processing_unit.schemas import Health
 
@@ -39,6 +40,8 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Operators only (processing_unit.operator): route names, rates and errors are reconnaissance."""
+    request.app[OPERATOR].require(request)
     registry = request.app[METRICS]
     registry.write_refusals.set(request.app[BACKPRESSURE].refusals)
     return web.Response(body=registry.render(), headers={"Content-Type": registry.content_type})
@@ -49,6 +52,6 @@ ROUTES = [
               response=Health, tags=("operations",)),
     RouteSpec("GET", "/health/ready", "health.ready", ready, "Readiness: may this unit take traffic?",
               response=Health, errors=(503,), tags=("operations",)),
-    RouteSpec("GET", "/metrics", "metrics", metrics, "Prometheus metrics", content_type="text/plain",
-              tags=("operations",)),
+    RouteSpec("GET", "/metrics", "metrics", metrics, "Prometheus metrics (operator token)",
+              content_type="text/plain", auth="operator", errors=(401,), tags=("operations",)),
 ]

@@ -8,7 +8,8 @@ from typing import Literal
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
-Auth = Literal["none", "user", "admin"]
+#: "operator": the operator token (processing_unit.operator), not a shop user's token
+Auth = Literal["none", "user", "admin", "operator"]
 
 
 @dataclass(frozen=True)

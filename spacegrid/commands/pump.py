@@ -6,10 +6,12 @@ import argparse
 import sys
 
 from service_kit.faust_worker import add_loglevel, run_worker
+from spacegrid.commands.common import add_http_arguments, http_overrides
 from spacegrid.bootstrap import open_grid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_http_arguments(parser, 8081)  # /health/live, /health/ready, /metrics
     add_loglevel(parser)
 
 
@@ -17,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from data_pump.settings import PumpSettings
     from grid_config.settings import load
 
-    settings = load(PumpSettings)
+    settings = load(PumpSettings, **http_overrides(args))
     if settings.grid == "embedded":
         print(
             "spacegrid pump ships from a Hazelcast cluster (set SPACEGRID_GRID=hazelcast); "

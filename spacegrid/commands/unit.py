@@ -6,9 +6,11 @@ import argparse
 import sys
 
 
+from spacegrid.commands.common import add_http_arguments, http_overrides
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="override SPACEGRID_HTTP_HOST")
-    parser.add_argument("--port", type=int, help="override SPACEGRID_HTTP_PORT")
+    add_http_arguments(parser, 8080)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from processing_unit.server import serve
     from processing_unit.settings import load_unit_settings
 
-    overrides = {k: v for k, v in (("http_host", args.host), ("http_port", args.port)) if v is not None}
+    overrides = http_overrides(args)
     settings = load_unit_settings(require_secret=False, **overrides)
     if settings.grid == "embedded":
         print(

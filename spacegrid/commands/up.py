@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 
+from spacegrid.commands.common import add_http_arguments, http_overrides
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="override SPACEGRID_HTTP_HOST")
-    parser.add_argument("--port", type=int, help="override SPACEGRID_HTTP_PORT")
+    add_http_arguments(parser, 8080)
 
 
 def run(args: argparse.Namespace) -> int:
     from spacegrid.embedded import serve
 
-    overrides = {k: v for k, v in (("http_host", args.host), ("http_port", args.port)) if v is not None}
-    return serve(**overrides)
+    return serve(**http_overrides(args))

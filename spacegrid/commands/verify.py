@@ -2,7 +2,8 @@
 
 Against Hazelcast (``SPACEGRID_GRID=hazelcast``) it opens the grid and the database
 itself. In the embedded mode the grid lives inside the ``spacegrid up`` process, so it
-asks that process (``/admin/drift`` on SPACEGRID_HTTP_HOST:PORT) with the operator token
+asks that process (``/admin/drift`` at ``--url``, by default SPACEGRID_HTTP_HOST:PORT, as
+``up`` serves) with the operator token
 ``up`` wrote into ``SPACEGRID_CACHE_DIR/operator-token``.
 
 ``--repair`` re-ships the grid's current state of every missing or stale entity through
@@ -19,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-EXIT_CONVERGED, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
+EXIT_CONVERGED, EXIT_DRIFT, EXIT_ERROR, EXIT_UNAVAILABLE = 0, 1, 2, 3
 #: how long --repair waits for the pipeline by default (write-behind needs a moment)
 REPAIR_WAIT_S = 60.0
 
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default 0; {REPAIR_WAIT_S:.0f} with --repair)")
     parser.add_argument("--repair", action="store_true",
                         help="re-ship every missing or stale entity from the grid, then re-check")
+    parser.add_argument("--url", metavar="URL",
+                        help="embedded mode: where `spacegrid up` serves (default "
+                             "http://SPACEGRID_HTTP_HOST:SPACEGRID_HTTP_PORT, else http://127.0.0.1:8080)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,12 +43,15 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load(WriterSettings)
     wait = args.wait if args.wait is not None else (REPAIR_WAIT_S if args.repair else 0.0)
-    side = _Hazelcast(settings) if settings.grid == "hazelcast" else _Embedded(settings)
+    side = _Hazelcast(settings) if settings.grid == "hazelcast" else _Embedded(settings, args.url)
     try:
         report = asyncio.run(_verify(side, args.repair, wait))
     except Exception as e:  # noqa: BLE001 - one clear line for the operator
-        print(f"verify failed: {e}", file=sys.stderr)
-        return EXIT_ERROR
+        from service_kit.exits import unavailable_line
+
+        line = unavailable_line(e)
+        print(f"verify failed: {line or e}", file=sys.stderr)
+        return EXIT_UNAVAILABLE if line else EXIT_ERROR
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -97,10 +104,12 @@ class _Hazelcast:
 class _Embedded:
     """The ``spacegrid up`` process, asked over its operator routes."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, url: str | None) -> None:
         from data_writer.drift import OPERATOR_TOKEN_FILE
+        from grid_config.settings import CommonSettings, load
 
-        self.base = f"http://{settings.http_host}:{settings.http_port}"
+        served = load(CommonSettings)  # the unit's port (8080), not the writer's default
+        self.base = (url or f"http://{served.http_host}:{served.http_port}").rstrip("/")
         self.token_file = settings.cache_dir / OPERATOR_TOKEN_FILE
         self.session: Any = None
 

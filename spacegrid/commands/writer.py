@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from service_kit.faust_worker import add_loglevel, run_worker
+from spacegrid.commands.common import add_http_arguments, http_overrides
 from spacegrid.bootstrap import open_grid, open_sink
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_http_arguments(parser, 8082)  # /health/live, /health/ready, /metrics
     add_loglevel(parser)
 
 
@@ -18,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from data_writer.topics import ensure_topics
     from grid_config.settings import load
 
-    settings = load(WriterSettings)
+    settings = load(WriterSettings, **http_overrides(args))
     return run_worker(
         "writer",
         args.loglevel,

@@ -87,7 +87,6 @@ def shop_factory(
             "SPACEGRID_NAMESPACE": namespace,
             "SPACEGRID_TOKEN_SECRET": secrets.token_urlsafe(32),
             "SPACEGRID_BOOTSTRAP_ADMIN": f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}",
-            "SPACEGRID_LOGIN_MAX_FAILURES": "1000",
         }
         ports = free_ports(units + 1)
         procs = start_units(env, ports[:units], tmp_path / "logs")

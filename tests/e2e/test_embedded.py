@@ -82,7 +82,7 @@ def test_orders_reach_sqlite_and_survive_a_restart(tmp_path: Path) -> None:
     again = _start_up(db, port, tmp_path / "logs")
     try:
         url = again.url
-        # tokens are signed with a per-process key in embedded mode: sign in again
+        # a fresh sign-in (tokens issued before the restart keep working too: test_embedded_first_run)
         shopper = {"Authorization": f"Bearer {sign_in(url, 's@e.invalid', 'shopper-pw-1')}"}
         assert requests.get(f"{url}/products", timeout=10).json()["items"] == before["products"]
         assert requests.get(f"{url}/orders", headers=shopper, timeout=10).json()["items"] == before["orders"]

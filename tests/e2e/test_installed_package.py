@@ -81,5 +81,9 @@ def test_spacegrid_up_runs_from_the_installed_packages(wheel: Path, tmp_path: Pa
         assert r.json()["email"] == "w@e.invalid"
         for path in ("/dashboard", "/dashboard/dashboard.js"):  # package data, not the checkout
             assert requests.get(f"{up.url}{path}", timeout=10).status_code == 200, path
+        # /docs works from an install too: its Swagger UI files come from the swagger-ui-py package
+        assert "swagger-ui-bundle.js" in requests.get(f"{up.url}/docs", timeout=10).text
+        asset = requests.get(f"{up.url}/docs/assets/swagger-ui-bundle.js", timeout=10)
+        assert asset.status_code == 200 and "SwaggerUIBundle" in asset.text
     finally:
         assert up.stop(30) == 0, up.tail()

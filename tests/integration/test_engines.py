@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -22,9 +24,9 @@ def _client(members: list[str], cluster_name: str) -> hazelcast.HazelcastClient:
     )
 
 
-def _grid_status(env: dict[str, str]) -> str:
+def _grid_status(env: dict[str, str], *extra: str) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "spacegrid.cli", "grid", "status"],
+        [sys.executable, "-m", "spacegrid.cli", "grid", "status", *extra],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -74,9 +76,24 @@ def test_grid_status_reports_members_partitions_and_maps(hazelcast_cluster, name
         client.shutdown()
     status = _grid_status(hazelcast_cluster.settings_env)
     assert "members: 3" in status
-    partition_counts = [int(line.rsplit("=", 1)[1]) for line in status.splitlines() if "partitions=" in line]
+    partition_counts = [int(n) for n in re.findall(r" owned=(\d+) ", status)]
     assert len(partition_counts) == 3 and sum(partition_counts) == 271
-    assert f"map {namespace}scratch: 25" in status
+    assert f"map {namespace}scratch: 25 entries, 25 backup entries (backups 1)" in status
+    assert f"cluster {hazelcast_cluster.cluster_name}: state ACTIVE, version 5.6" in status
+
+    # the operator's view as JSON: UUIDs, one master, every partition owned once and backed up once
+    doc = json.loads(_grid_status(hazelcast_cluster.settings_env, "--json"))
+    assert doc["cluster_name"] == hazelcast_cluster.cluster_name and doc["cluster_state"] == "ACTIVE"
+    assert doc["cluster_safe"] is True and doc["partition_count"] == 271 and doc["detail_missing"] is None
+    members = doc["members"]
+    assert sorted(m["address"] for m in members) == sorted(hazelcast_cluster.members)
+    assert len({m["uuid"] for m in members}) == 3 and [m["master"] for m in members].count(True) == 1
+    assert sum(m["owned_partitions"] for m in members) == 271
+    assert sum(m["backup_partitions"] for m in members) == 271  # one backup per partition
+    scratch = doc["maps"][f"{namespace}scratch"]
+    assert scratch["entries"] == 25 and scratch["backup_entries"] == 25 and scratch["backup_count"] == 1
+    assert scratch["memory_bytes"] > 0 and scratch["backup_memory_bytes"] > 0
+    assert doc["migrations"]["queued"] == 0
 
 
 def test_idempotent_producer_and_committing_consumer_group(kafka_broker, namespace) -> None:
@@ -159,7 +176,8 @@ def test_local_up_down_leaves_nothing_and_never_duplicates(tmp_path) -> None:
     finally:
         down = spacegrid("local", "down")
     assert down.returncode == 0, down.stdout + down.stderr
-    assert spacegrid("local", "status").stdout.strip() == ""
+    assert down.stdout.startswith("stopped 4 engine(s):"), down.stdout
+    assert spacegrid("local", "status").stdout.startswith("nothing runs")
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split(") ")[1][:1]
     eventually(lambda: all(port_is_free(p) for p in (ports[0], ports[1], ports[2], ports[10], ports[11])), timeout=20)
@@ -173,5 +191,5 @@ def test_local_up_down_leaves_nothing_and_never_duplicates(tmp_path) -> None:
         blocker.listen()
         taken = spacegrid("local", "up", "--members", "3")
     assert taken.returncode == 1
-    assert f"port 127.0.0.1:{ports[1]}" in taken.stdout and "already in use" in taken.stdout
-    assert spacegrid("local", "status").stdout.strip() == ""
+    assert f"port 127.0.0.1:{ports[1]}" in taken.stderr and "already in use" in taken.stderr  # errors: stderr
+    assert spacegrid("local", "status").stdout.startswith("nothing runs")

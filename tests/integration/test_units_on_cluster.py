@@ -37,7 +37,7 @@ from grid_config.hazelcast_grid import HazelcastGrid
 from grid_config.names import Names
 from grid_config.settings import CommonSettings, load
 from tools.local.processes import free_ports
-from tools.local.units import FAST_HASH_ENV, UnitProcess, start_unit, start_units, stop_units
+from tools.local.units import FAST_HASH_ENV, ONE_ADDRESS_LIMITS_ENV, UnitProcess, start_unit, start_units, stop_units
 from tests.integration.journal_audit import (
     JournalTap,
     RecordIndex,
@@ -67,7 +67,7 @@ def unit_env(hazelcast_cluster: ClusterHandle, namespace: str) -> dict[str, str]
         "SPACEGRID_NAMESPACE": namespace,
         "SPACEGRID_TOKEN_SECRET": secrets.token_urlsafe(32),
         "SPACEGRID_BOOTSTRAP_ADMIN": f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}",
-        "SPACEGRID_LOGIN_MAX_FAILURES": "1000",
+        **ONE_ADDRESS_LIMITS_ENV,
         "SPACEGRID_HOLD_BOUND_S": str(HOLD_BOUND_S),
         # a few accounts place orders as fast as they can here: the cap on a user's open
         # orders (its own test below) would turn that load into 409s
@@ -504,7 +504,7 @@ async def test_member_sigkill_during_orders_loses_no_order_and_conserves_stock(
     env = {**cluster.settings_env, **FAST_HASH_ENV, "SPACEGRID_NAMESPACE": namespace,
            "SPACEGRID_TOKEN_SECRET": secrets.token_urlsafe(32),
            "SPACEGRID_BOOTSTRAP_ADMIN": f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}",
-           "SPACEGRID_LOGIN_MAX_FAILURES": "1000", "SPACEGRID_HOLD_BOUND_S": str(HOLD_BOUND_S)}
+           **ONE_ADDRESS_LIMITS_ENV, "SPACEGRID_HOLD_BOUND_S": str(HOLD_BOUND_S)}
     started_units.extend(start_units(env, free_ports(2), tmp_path / "logs"))
     names = Names(namespace=namespace)
     grid = HazelcastGrid(load(CommonSettings, grid="hazelcast", hazelcast_members=",".join(cluster.members),

@@ -295,7 +295,6 @@ def run(args: argparse.Namespace) -> int:
             "SPACEGRID_TOKEN_SECRET": secrets.token_urlsafe(32),
             "SPACEGRID_BOOTSTRAP_ADMIN": ADMIN,
             "SPACEGRID_NAMESPACE": f"bench{tag}-",
-            "SPACEGRID_LOGIN_MAX_FAILURES": "1000",
         }
         space_env = {
             **common,

@@ -118,7 +118,7 @@ class RawWriter:
                 lines.extend((e.id, i, ln["product_id"], ln["quantity"], ln.get("price_cents", 0))
                              for i, ln in enumerate(s["lines"]))
             by_kind[e.kind].append(
-                (e.id, *data, schema.state_json(s), e.version, False, self.ts(parse_iso(e.changed_at)), now))
+                (e.id, *data, schema.state_json(schema.stored_state(e.kind, s)), e.version, False, self.ts(parse_iso(e.changed_at)), now))
         cur = self.conn.cursor()
         if self.ph == "?":
             cur.execute("BEGIN IMMEDIATE")

@@ -29,10 +29,21 @@ FAST_HASH_ENV = {
     "SPACEGRID_ARGON2_MEMORY_KIB": "1024",
     "SPACEGRID_ARGON2_PARALLELISM": "1",
 }
-#: for load generators and benchmarks: cheap hashing, and no cap on a user's open orders
-#: (they place orders from a few accounts as fast as they can, never paying most of them;
-#: the cap is a guard against one account holding the stock, tested on its own)
-LOAD_ENV = {**FAST_HASH_ENV, "SPACEGRID_MAX_OPEN_ORDERS": "0"}
+#: load tests send every simulated shopper from 127.0.0.1, so the per-client abuse limits
+#: (defaults tested in tests/e2e/test_security.py) would refuse them as one rude client
+ONE_ADDRESS_LIMITS_ENV = {
+    "SPACEGRID_AUTH_CLIENT_BURST": "100000",
+    "SPACEGRID_AUTH_CLIENT_PER_MIN": "1000000",
+    "SPACEGRID_AUTH_GLOBAL_PER_S": "100000",
+    "SPACEGRID_HASH_PER_CLIENT": "1000",
+    "SPACEGRID_HASH_QUEUE": "1000",
+    "SPACEGRID_LOGIN_MAX_FAILURES": "1000",
+}
+#: for load generators and benchmarks: cheap hashing, no cap on a user's open orders (they
+#: place orders from a few accounts as fast as they can, never paying most of them; the cap
+#: is a guard against one account holding the stock, tested on its own), and every client
+#: from one address
+LOAD_ENV = {**FAST_HASH_ENV, "SPACEGRID_MAX_OPEN_ORDERS": "0", **ONE_ADDRESS_LIMITS_ENV}
 
 
 def ready_status(port: int, timeout: float = 2.0) -> int | None:

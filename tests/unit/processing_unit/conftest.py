@@ -23,18 +23,27 @@ from tests.unit.data_pump.publishers import ScriptedPublisher
 pytestmark = pytest.mark.unit
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "admin-password"
+#: a fixed signing key for tests (32+ bytes, not a pattern: units refuse weak ones)
+TEST_SECRET = "test-secret-7Qm2ZkX9pW4rT1vB8nY6cJ3hL5dF0gAe"
 _emails = itertools.count()
 
 
 def unit_settings(**overrides: Any) -> UnitSettings:
     """Cheap argon2 so tests do not spend seconds hashing; everything else at defaults."""
     base: dict[str, Any] = dict(
-        token_secret="test-secret-" + "x" * 32,
+        token_secret=TEST_SECRET,
         argon2_time_cost=1,
         argon2_memory_kib=64,
         argon2_parallelism=1,
         bootstrap_admin=f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}",
         ready_probe_cache_ms=0,
+        # many sign-ups and logins from one test client: the abuse limits have their own
+        # tests (test_abuse.py), which set them back to their defaults or lower
+        auth_client_burst=100_000,
+        auth_client_per_min=1_000_000,
+        auth_global_per_s=100_000,
+        hash_per_client=1_000,
+        hash_queue=1_000,
     )
     base.update(overrides)
     return load_unit_settings(**base)

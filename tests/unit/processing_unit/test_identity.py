@@ -8,7 +8,7 @@ import time
 import jwt
 import pytest
 
-from tests.unit.processing_unit.conftest import ADMIN_EMAIL, Api
+from tests.unit.processing_unit.conftest import ADMIN_EMAIL, TEST_SECRET, Api
 
 pytestmark = pytest.mark.unit
 
@@ -80,8 +80,8 @@ async def test_unknown_email_401(api: Api) -> None:
         "Basic abc",
         "Bearer not-a-jwt",
         "Bearer " + jwt.encode({"sub": "1", "iat": 0, "exp": 2**40, "iss": "spacegrid"}, "wrong-secret", "HS256"),
-        "Bearer " + jwt.encode({"sub": "1", "iat": 0, "exp": 1, "iss": "spacegrid"}, "test-secret-" + "x" * 32, "HS256"),
-        "Bearer " + jwt.encode({"sub": "1", "iat": 0, "exp": 2**40, "iss": "spacegrid"}, "test-secret-" + "x" * 32, "none" if False else "HS512"),
+        "Bearer " + jwt.encode({"sub": "1", "iat": 0, "exp": 1, "iss": "spacegrid"}, TEST_SECRET, "HS256"),
+        "Bearer " + jwt.encode({"sub": "1", "iat": 0, "exp": 2**40, "iss": "spacegrid"}, TEST_SECRET, "none" if False else "HS512"),
     ],
 )
 async def test_bad_tokens_401(api: Api, header: str | None) -> None:
@@ -96,7 +96,7 @@ async def test_expired_token_401(api: Api) -> None:
     caller = await api.signup()
     token = jwt.encode(
         {"sub": caller.id, "iat": int(time.time()) - 100, "exp": int(time.time()) - 1, "iss": "spacegrid"},
-        "test-secret-" + "x" * 32,
+        TEST_SECRET,
         "HS256",
     )
     r = await api.client.get("/users/me", headers=api.auth_header(token))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from processing_unit.keys import RUNTIME
-from tests.unit.processing_unit.conftest import Api
+from tests.unit.processing_unit.conftest import Api, make_api, unit_settings
 
 pytestmark = pytest.mark.unit
 
@@ -47,11 +47,28 @@ async def test_ready_waits_for_load(api: Api) -> None:
     assert (await api.client.get("/health/ready")).status == 200
 
 
-async def test_metrics(api: Api) -> None:
-    await api.client.get("/products/1")
-    await api.client.get("/products/2")
-    r = await api.client.get("/metrics")
-    assert r.status == 200
+OPERATOR_TOKEN = "operator-7Qm2ZkX9pW4rT1vB8nY6cJ3hL5dF0gA"
+
+
+async def test_metrics_for_the_operator_token_only() -> None:
+    async for api in make_api(unit_settings(operator_token=OPERATOR_TOKEN)):
+        await api.client.get("/products/1")
+        await api.client.get("/products/2")
+        for headers in ({}, api.admin, {"Authorization": "Bearer wrong-" + OPERATOR_TOKEN}):
+            r = await api.client.get("/metrics", headers=headers)  # a shop admin is no operator
+            assert r.status == 401 and r.content_type == "application/problem+json"
+            assert "operator" in (await r.json())["detail"]
+        r = await api.client.get("/metrics", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
+        assert r.status == 200
+        await _metrics_text(r)
+
+
+async def test_metrics_refused_to_all_without_an_operator_token(api: Api) -> None:
+    r = await api.client.get("/metrics", headers=api.admin)
+    assert r.status == 401
+
+
+async def _metrics_text(r) -> None:  # type: ignore[no-untyped-def]
     text = await r.text()
     assert 'spacegrid_http_requests_total{method="GET",route="products.get",status="404"} 2.0' in text
     assert "spacegrid_http_request_seconds_bucket" in text

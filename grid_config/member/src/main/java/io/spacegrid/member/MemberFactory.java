@@ -19,6 +19,8 @@ public final class MemberFactory implements DataSerializableFactory {
     public static final int CREDITS_GIVE = 5;
     public static final int STOCK_RETURN = 6;
     public static final int STOCK_FORGET = 7;
+    /** a task, not an entry processor: run on every member by `spacegrid grid status` */
+    public static final int MEMBER_STATUS = 8;
 
     @Override
     public IdentifiedDataSerializable create(int classId) {
@@ -30,6 +32,7 @@ public final class MemberFactory implements DataSerializableFactory {
             case CREDITS_GIVE -> new CreditsGive();
             case STOCK_RETURN -> new StockReturn();
             case STOCK_FORGET -> new StockForget();
+            case MEMBER_STATUS -> new MemberStatus();
             default -> null; // Hazelcast reports an unknown class id itself
         };
     }
