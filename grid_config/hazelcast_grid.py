@@ -33,6 +33,7 @@ Every hazelcast exception is translated in :func:`_translate` (``raise ... from 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
@@ -45,6 +46,7 @@ from grid_config.errors import BacklogFull, GridError, GridUnavailable, Indeterm
 from grid_config.events import stamped, unstamped
 from grid_config.hazelcast_asyncio import AsyncioSide
 from grid_config.journal import credit_key, journal_of
+from grid_config.member_status import EXECUTOR as STATUS_EXECUTOR, MemberStatusTask
 from grid_config.names import Names
 from grid_config.ports import Change, Grid, Page, Value, id_order
 from grid_config.settings import CommonSettings
@@ -202,10 +204,20 @@ class HazelcastGrid(Grid):
         self._keeper = asyncio.get_running_loop().create_task(self._lease_keeper())
 
     async def members(self) -> list[dict[str, Any]]:
-        """Members and the partitions each owns, from the client's partition table. Backups
-        are not in the client's table: estimated as every partition's ``BACKUPS`` replicas
-        spread evenly over the other members (``backups_estimated``)."""
+        """Members with the partitions each owns and backs up, as each member tells itself
+        (the member-side ``MemberStatus`` task, ``grid_config/member_status.py``). A cluster
+        without that task (an older member jar) gets the client's view: owners from its
+        partition table, backups estimated (``backups_estimated``: the client does not see
+        replicas) as every partition's ``BACKUPS`` spread evenly over the other members."""
         client = self._aio.client()
+        try:
+            executor = await client.get_executor(STATUS_EXECUTOR)
+            async with asyncio.timeout(self._op_timeout_s):
+                answers = [json.loads(a) for a in await executor.execute_on_all_members(MemberStatusTask())]
+            return sorted(({"address": a["address"], "owned": a["owned_partitions"], "backups": a["backup_partitions"]}
+                           for a in answers), key=lambda m: m["address"])
+        except Exception as e:  # noqa: BLE001 - fall back to what the client knows
+            log.debug("member status task unavailable: %r", e)
         members = client.cluster_service.get_members()
         table = client.partition_service
         count = table.get_partition_count()

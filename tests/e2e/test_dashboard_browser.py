@@ -87,6 +87,7 @@ def test_the_dashboard_shows_members_processes_and_the_load_moving(
         assert kinds == ["pump", "unit", "unit", "writer"], kinds
         members = rows(browser, "members")
         assert len(members) == 3 and sum(int(m[1]) for m in members) == 271, members
+        assert sum(int(m[2]) for m in members) == 271, members  # one backup each, as the members tell
         return True
 
     eventually(everyone_listed, timeout=60, interval=0.5)

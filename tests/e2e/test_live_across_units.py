@@ -46,6 +46,7 @@ def live_env(hazelcast_cluster: ClusterHandle, kafka_broker: BrokerHandle, names
         **LOAD_ENV,
         "SPACEGRID_NAMESPACE": namespace,
         "SPACEGRID_TOKEN_SECRET": secrets.token_urlsafe(32),
+        "SPACEGRID_OPERATOR_TOKEN": secrets.token_urlsafe(32),  # GET /metrics answers to it only
         "SPACEGRID_BOOTSTRAP_ADMIN": f"{ADMIN[0]}:{ADMIN[1]}",
         "SPACEGRID_LOGIN_MAX_FAILURES": "1000",
     }
@@ -365,7 +366,8 @@ async def test_a_thousand_sockets_on_one_unit_stay_bounded_and_a_stalled_reader_
     started = time.monotonic()
 
     async def metrics() -> str:
-        async with http.get(f"{base}/metrics") as r:
+        async with http.get(f"{base}/metrics", headers={"Authorization": f"Bearer {env['SPACEGRID_OPERATOR_TOKEN']}"}) as r:
+            assert r.status == 200, await r.text()
             return await r.text()
 
     # orders flow: user 0 places big orders (15 lines) and pays and cancels each (the stalled

@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from data_writer.settings import WriterSettings
 from grid_config.settings import load
-from processing_unit.keys import LIVE
+from processing_unit.keys import LIVE, SETTINGS
+from processing_unit.operator import OPERATOR
 from processing_unit.tokens import Tokens
 from spacegrid.embedded import build_app
 from tests.support.eventually import eventually_async
@@ -71,6 +72,14 @@ async def messages(ws: Any, n: int, timeout: float = 10.0) -> list[dict[str, Any
     return out
 
 
+async def metrics_text(api: Api) -> str:
+    """GET /metrics with the process's operator token (it answers to nothing else)."""
+    token = api.client.server.app[OPERATOR].value
+    r = await api.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 200, await r.text()
+    return await r.text()
+
+
 async def order(api: Api, headers: dict[str, str], product_id: str, qty: int = 1) -> dict[str, Any]:
     r = await api.client.post("/orders", json={"lines": [{"product_id": product_id, "quantity": qty}]},
                               headers=headers)
@@ -82,11 +91,11 @@ async def test_refusals_are_close_frames_with_codes_and_reasons(shop: Shop) -> N
     api = await shop()
     user = await api.signup()
     token = user.headers["Authorization"].split()[1]
+    expired = Tokens(api.client.server.app[SETTINGS].token_secret, -10).issue(user.id)[0]
     cases = [
         ("/ws", {}, 4401, "Bearer"),
         ("/ws?token=not-a-token", {}, 4401, "invalid token"),
-        ("/ws", {"Authorization": "Bearer " + Tokens("test-secret-" + "x" * 32, -10).issue(user.id)[0]},
-         4401, "token expired"),
+        ("/ws", {"Authorization": f"Bearer {expired}"}, 4401, "token expired"),
         (f"/ws?token={token}&after=garbage", {}, 4400, "not a cursor this server issued"),
         (f"/ws?token={token}&after=1.l00000000.0", {}, 4410, "another change stream"),
     ]
@@ -217,13 +226,13 @@ async def test_a_reader_that_never_reads_is_closed_while_others_keep_receiving(s
                 await order(api, user.headers, product["id"])
                 placed += 1
             await messages(ws, 20)  # the reading socket keeps up
-            text = await (await api.client.get("/metrics")).text()
+            text = await metrics_text(api)
             assert 'spacegrid_ws_closed_total{code="1013"} 1.0' in text
             return True
 
         await eventually_async(slow_one_closed, timeout=90, interval=0)
         assert await asyncio.to_thread(closed_by_peer, stalled)
-        text = await (await api.client.get("/metrics")).text()
+        text = await metrics_text(api)
         dropped = next(float(line.split()[1]) for line in text.splitlines()
                        if line.startswith("spacegrid_ws_messages_dropped_total"))
         assert dropped >= 1
@@ -242,7 +251,7 @@ async def test_metrics_count_sockets_messages_and_delay(shop: Shop) -> None:
         await messages(ws, 1)
         await order(api, user.headers, product["id"])
         await messages(ws, 1)
-        text = await (await api.client.get("/metrics")).text()
+        text = await metrics_text(api)
     assert "spacegrid_ws_connections 1.0" in text
     assert 'spacegrid_ws_messages_sent_total{type="order"} 1.0' in text
     assert 'spacegrid_ws_messages_sent_total{type="ready"} 1.0' in text
