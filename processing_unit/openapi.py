@@ -21,9 +21,20 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     schemas.update(schema.pop("$defs", {}))
     required = set(schema.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        {"name": name, "in": "query", "required": name in required,
+         "schema": prop if name in required else _absent_not_null(prop)}
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+def _absent_not_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter is left out, never sent as null: pydantic's
+    ``anyOf [X, null]`` for ``X | None`` becomes X (with the title and default kept)."""
+    options = prop.get("anyOf")
+    if not options or len(options) != 2 or {"type": "null"} not in options:
+        return prop
+    (kept,) = [o for o in options if o != {"type": "null"}]
+    return {**{k: v for k, v in prop.items() if k not in ("anyOf", "default")}, **kept}
 
 
 def build_openapi(routes: Iterable[RouteSpec], title: str = "spacegrid unit", version: str = "1") -> dict[str, Any]:

@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from spacegrid.bootstrap import build_unit_app
 from processing_unit.keys import GRID, SERVICES
-from processing_unit.settings import load_unit_settings
 from tests.integration.journal_audit import JournalTap, read_journals
+from tests.unit.processing_unit.conftest import unit_settings
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +25,14 @@ ADMIN = ("admin@example.com", "admin-password")
 
 @pytest.fixture
 async def units(hazelcast_cluster: Any, namespace: str) -> AsyncIterator[list[TestClient]]:
-    settings = load_unit_settings(
+    # the unit tests' settings (cheap hashing; the abuse limits, tested on their own, wide
+    # open for one test client) over the real cluster
+    settings = unit_settings(
         grid="hazelcast",
         hazelcast_members=hazelcast_cluster.settings_env["SPACEGRID_HAZELCAST_MEMBERS"],
         hazelcast_cluster=hazelcast_cluster.cluster_name,
         namespace=namespace,
-        token_secret="shared-secret-" + "y" * 32,
         bootstrap_admin=f"{ADMIN[0]}:{ADMIN[1]}",
-        argon2_time_cost=1,
-        argon2_memory_kib=64,
-        argon2_parallelism=1,
     )
     clients = []
     try:
