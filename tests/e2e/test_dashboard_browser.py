@@ -56,8 +56,10 @@ def value(driver: Any, element_id: str) -> float:
 
 
 def rows(driver: Any, table_id: str) -> list[list[str]]:
-    return [[td.text for td in tr.find_elements("tag name", "td")]
-            for tr in driver.find_elements("css selector", f"#{table_id} tbody tr")]
+    """A table's cells, read in one script (the page replaces its rows every second)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(tr => [...tr.cells].map(td => td.textContent))",
+        f"#{table_id} tbody tr")
 
 
 def test_the_dashboard_shows_members_processes_and_the_load_moving(
