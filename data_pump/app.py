@@ -21,6 +21,7 @@ from mode import Service
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from data_pump.control import OwnershipNote, acquired, parse_note
+from data_pump.figures import pump_figures
 from data_pump.kafka_publisher import FaustPublisher
 from data_pump.metrics import CONTENT_TYPE, PumpMetrics
 from data_pump.ownership import SHARDS, ShardDrainer
@@ -29,6 +30,7 @@ from data_pump.settings import PumpSettings
 from data_pump.shipping import refresh_unshipped, ship_shard
 from grid_config.errors import GridError
 from grid_config.ports import Grid
+from grid_config.processes import HEARTBEAT_S, Announcer
 from service_kit.faust_app import ReliableApp, app_options
 
 log = logging.getLogger("spacegrid.pump")
@@ -183,6 +185,15 @@ def build(settings: PumpSettings, grid: Grid) -> ReliableApp:
     @app.timer(settings.pump_metrics_interval_s)
     async def refresh_metrics() -> None:
         await runtime.refresh_metrics()
+
+    announcer = Announcer(grid, "pump", f"{settings.http_host}:{settings.http_port}",
+                          lambda: pump_figures(metrics, grid.names))
+
+    @app.timer(HEARTBEAT_S)
+    async def announce() -> None:
+        """This pump's record in the grid's process registry (the dashboard finds it there)."""
+        if runtime.ready:
+            await announcer.tick()
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass
-from typing import Awaitable, Mapping
+from typing import Awaitable, Callable, Mapping
 
 from data_pump.errors import ChannelClosed
 
@@ -33,10 +33,13 @@ class ChannelRecord:
 class LocalChannel:
     """Bounded FIFO of published records; one or more consumers take them in order."""
 
-    def __init__(self, maxsize: int = 10_000) -> None:
+    def __init__(self, maxsize: int = 10_000, tap: Callable[[str, bytes], None] | None = None) -> None:
+        """``tap(topic, value)`` is told of every record once it is in the channel (the
+        embedded mode's live notifications read the stream there); it must not block or raise."""
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
         self.maxsize = maxsize
+        self._tap = tap
         self._queue: asyncio.Queue[ChannelRecord] = asyncio.Queue(maxsize)
         self._offsets = itertools.count()
         self._closed = False
@@ -50,6 +53,8 @@ class LocalChannel:
             raise ChannelClosed("the in-process channel is closed")
         record = ChannelRecord(topic, key, value, next(self._offsets), headers)
         await self._queue.put(record)
+        if self._tap is not None:
+            self._tap(topic, value)
         ack: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         ack.set_result(record.offset)
         return ack

@@ -22,6 +22,7 @@ import faust
 
 from data_writer.batching import Poison
 from data_writer.errors import DeadLetterUnavailable
+from data_writer.figures import writer_figures
 from data_writer.metrics import CONTENT_TYPE, WriterMetrics
 from data_writer.pipeline import BatchWriter, DeadLetters
 from data_writer.ports import Sink
@@ -29,6 +30,8 @@ from data_writer.settings import WriterSettings
 from service_kit.faust_app import ReliableApp, app_options
 from grid_config.events import dead_letter_headers
 from grid_config.names import KINDS
+from grid_config.ports import Grid
+from grid_config.processes import HEARTBEAT_S, Announcer
 
 log = logging.getLogger("spacegrid.writer")
 
@@ -60,10 +63,13 @@ def build(
     settings: WriterSettings,
     sink: Sink,
     dead_letters: Callable[[str], DeadLetters] | None = None,
+    registry: Grid | None = None,
 ) -> ReliableApp:
     """Wire the writer: Faust app, one agent per entity topic, a deferral timer, web pages.
 
     ``dead_letters(kind)`` overrides where poison goes (default: the dead-letter topic).
+    ``registry``: a grid (not started) to announce this writer in (the dashboard finds it
+    there); the writer connects it itself and uses it for nothing else.
     """
     names = settings.names
     app = ReliableApp(
@@ -101,6 +107,14 @@ def build(
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(metrics.render(), content_type=CONTENT_TYPE)
+
+    if registry is not None:
+        announcer = Announcer(registry, "writer", f"{settings.http_host}:{settings.http_port}",
+                              lambda: writer_figures(metrics), start_grid=True)
+
+        @app.timer(HEARTBEAT_S)
+        async def announce() -> None:
+            await announcer.tick()
 
     # the same body shape as a unit's and a pump's health pages: {"status", "checks"}
     @app.page("/health/live")

@@ -8,6 +8,7 @@ window next to the counters Prometheus can ``rate()`` itself.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -56,6 +57,8 @@ class WriterMetrics:
             "spacegrid_writer_batch_seconds", "Time to commit one batch (including retries)", registry=r
         )
         self._window = RateWindow(rate_window_s)
+        #: (monotonic time, persist delay in s) of the last batch committed
+        self.last_persist: tuple[float, float] = (0.0, 0.0)
         self._pending: dict[int, datetime] = {}
 
     # ---- lag: oldest change of every batch in flight ------------------------------------
@@ -67,7 +70,9 @@ class WriterMetrics:
     def batch_done(self, token: int, result: ApplyResult, seconds: float) -> None:
         oldest = self._pending.pop(token, None)
         if oldest is not None:
-            self.persist_delay.observe(max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds()))
+            delay = max(0.0, (datetime.now(timezone.utc) - oldest).total_seconds())
+            self.persist_delay.observe(delay)
+            self.last_persist = (time.monotonic(), delay)
         self.rows.labels("written").inc(result.written)
         self.rows.labels("stale").inc(result.stale)
         self.rows.labels("deferred").inc(result.deferred)
@@ -81,6 +86,12 @@ class WriterMetrics:
         lag = max(((now - t).total_seconds() for t in self._pending.values()), default=0.0)
         self.lag.set(max(0.0, lag))
         return lag
+
+    def recent_delay(self, within_s: float = 5.0) -> float:
+        """How old the oldest change of the last committed batch was at its commit (0 when
+        no batch committed within ``within_s``): what the dashboard calls the writer's lag."""
+        at, delay = self.last_persist
+        return delay if time.monotonic() - at <= within_s else 0.0
 
     def refresh_rate(self) -> float:
         rate = self._window.per_second()

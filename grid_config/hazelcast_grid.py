@@ -33,6 +33,7 @@ Every hazelcast exception is translated in :func:`_translate` (``raise ... from 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
@@ -45,10 +46,13 @@ from grid_config.errors import BacklogFull, GridError, GridUnavailable, Indeterm
 from grid_config.events import stamped, unstamped
 from grid_config.hazelcast_asyncio import HazelcastConnection
 from grid_config.journal import credit_key, journal_of
+from grid_config.member_status import EXECUTOR as STATUS_EXECUTOR, MemberStatusTask
 from grid_config.names import Names
 from grid_config.ports import Change, Grid, Page, Value, id_order
 from grid_config.settings import CommonSettings
 
+#: synchronous backups of every map (hazelcast.yaml: backup-count 1)
+BACKUPS = 1
 log = logging.getLogger(__name__)
 #: compare-and-set rounds of one ``update`` before it reports a WriteConflict
 UPDATE_ROUNDS = 16
@@ -198,6 +202,32 @@ class HazelcastGrid(Grid):
         await self._aio.call(lambda: asyncio.gather(*(self._aio.map(m) for m in (
             *n.journaled_maps, n.users_by_email, n.products_by_sku, n.journal_credits))))
         self._keeper = asyncio.get_running_loop().create_task(self._lease_keeper())
+
+    async def members(self) -> list[dict[str, Any]]:
+        """Members with the partitions each owns and backs up, as each member tells itself
+        (the member-side ``MemberStatus`` task, ``grid_config/member_status.py``). A cluster
+        without that task (an older member jar) gets the client's view: owners from its
+        partition table, backups estimated (``backups_estimated``: the client does not see
+        replicas) as every partition's ``BACKUPS`` spread evenly over the other members."""
+        client = self._aio.client()
+        try:
+            executor = await client.get_executor(STATUS_EXECUTOR)
+            async with asyncio.timeout(self._op_timeout_s):
+                answers = [json.loads(a) for a in await executor.execute_on_all_members(MemberStatusTask())]
+            return sorted(({"address": a["address"], "owned": a["owned_partitions"], "backups": a["backup_partitions"]}
+                           for a in answers), key=lambda m: m["address"])
+        except Exception as e:  # noqa: BLE001 - fall back to what the client knows
+            log.debug("member status task unavailable: %r", e)
+        members = client.cluster_service.get_members()
+        table = client.partition_service
+        count = table.get_partition_count()
+        owners: dict[Any, int] = {}
+        for p in range(count):
+            owner = table.get_partition_owner(p)
+            owners[owner] = owners.get(owner, 0) + 1
+        replicas = min(BACKUPS, max(len(members) - 1, 0)) * count
+        return [{"address": f"{m.address.host}:{m.address.port}", "owned": owners.get(m.uuid, 0),
+                 "backups": round(replicas / len(members)), "backups_estimated": True} for m in members]
 
     async def close(self) -> None:
         if self._keeper is not None:

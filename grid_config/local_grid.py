@@ -156,6 +156,10 @@ class LocalGrid(Grid):
         page = page[:limit]
         return Page(items=[v for _, v in page], next_cursor=page[-1][0] if more else None)
 
+    async def members(self) -> list[dict[str, Any]]:
+        """One member: this process, owning every partition, no backups."""
+        return [{"address": "in-process", "owned": self.change_log.partition_count, "backups": 0}]
+
     async def entries(self, map_name: str, batch: int = 1000) -> AsyncIterator[tuple[str, Value]]:
         with self._lock:
             items = self._live_items(map_name)

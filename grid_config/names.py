@@ -49,6 +49,12 @@ class Names:
         return f"{self.namespace}journal-credits"
 
     @property
+    def processes(self) -> str:
+        """Running units, pumps and writers: id -> record with figures, renewed every second
+        with a TTL (``grid_config.processes``); not journaled."""
+        return f"{self.namespace}processes"
+
+    @property
     def id_generator(self) -> str:
         return f"{self.namespace}ids"
 

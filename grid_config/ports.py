@@ -141,6 +141,12 @@ class Grid(abc.ABC):
         """Bulk load (cold start by the reader); journaled, but takes no credits (G7): the
         reader moves the pump's positions past what it loaded."""
 
+    # ---- the cluster ----------------------------------------------------------------------
+    async def members(self) -> list[dict[str, Any]]:
+        """The members holding the space: ``{"address", "owned", "backups"}`` (partitions
+        owned, backup replicas held); the dashboard shows them. Empty when unknown."""
+        return []
+
     # ---- ids -------------------------------------------------------------------------
     @abc.abstractmethod
     async def new_id(self) -> str:

@@ -14,21 +14,27 @@ from typing import AsyncIterator, Awaitable, Callable, Iterable
 from aiohttp import web
 
 from grid_config.ports import Grid
+from grid_config.processes import Announcer
 from processing_unit.keys import (
     BACKPRESSURE,
     GRID,
+    LIVE,
     METRICS,
     RUNTIME,
     SERVICES,
     SETTINGS,
+    STREAMING,
     Runtime,
 )
+from processing_unit.figures import UnitFigures
+from processing_unit.live.hub import LiveHub
+from processing_unit.live.source import ChangeSource
 from processing_unit.metrics import UnitMetrics
 from processing_unit.middleware import observe, problem_mapping
 from processing_unit.openapi import build_openapi
 from processing_unit.operator import OPERATOR, OperatorToken
 from processing_unit.passwords import HashGate, Passwords
-from processing_unit.routes import docs, health, orders, products, users
+from processing_unit.routes import dashboard, docs, health, live, orders, products, users
 from processing_unit.routes.spec import RouteSpec
 from processing_unit.sagas import OrderSagas
 from processing_unit.services import build_services
@@ -39,7 +45,20 @@ HASH_THREADS = 2
 
 
 def all_routes() -> list[RouteSpec]:
-    return [*users.ROUTES, *products.ROUTES, *orders.ROUTES, *health.ROUTES, *docs.ROUTES]
+    return [*users.ROUTES, *products.ROUTES, *orders.ROUTES, *health.ROUTES, *docs.ROUTES, *live.ROUTES, *dashboard.ROUTES]
+
+
+def build_hub(settings: UnitSettings, metrics: UnitMetrics) -> LiveHub:
+    """The unit's live hub, sized by the ``SPACEGRID_WS_*`` / ``SPACEGRID_LIVE_*`` settings."""
+    return LiveHub(
+        low_stock=settings.low_stock,
+        retention_s=settings.live_retention_s,
+        retention_events=settings.live_retention_events,
+        max_connections=settings.ws_max_connections,
+        max_per_user=settings.ws_max_per_user,
+        queue_size=settings.ws_queue,
+        on_drop=metrics.ws_dropped.inc,
+    )
 
 
 def create_app(
@@ -50,6 +69,7 @@ def create_app(
     loaded: bool = True,
     preload: Callable[[], Awaitable[object]] | None = None,
     sagas: type[OrderSagas] = OrderSagas,
+    live_source: ChangeSource | None = None,
 ) -> web.Application:
     """Build the unit's HTTP application over ``grid``.
 
@@ -59,6 +79,8 @@ def create_app(
     ``preload``: awaited once the grid is up and before the admin account is bootstrapped
     (``spacegrid up`` loads its database there); readiness follows when it returns.
     ``sagas``: how orders span keys (the benchmark's database side passes its own).
+    ``live_source``: the change stream ``GET /ws`` reads (Kafka or the embedded channel);
+    without one, sockets are refused with 1013 (nothing to notify from).
     """
     app = web.Application(
         middlewares=[observe, problem_mapping], client_max_size=settings.max_body_bytes
@@ -77,9 +99,12 @@ def create_app(
     app[GRID] = grid
     app[SERVICES] = services
     app[BACKPRESSURE] = services.backpressure
-    app[METRICS] = UnitMetrics()
+    app[METRICS] = metrics = UnitMetrics()
     app[RUNTIME] = runtime
     app[OPERATOR] = OperatorToken(settings.operator_token)
+    app[LIVE] = hub = build_hub(settings, metrics)
+    app[STREAMING] = frozenset(r.name for r in routes if r.streaming)
+    announcer = Announcer(grid, "unit", f"{settings.http_host}:{settings.http_port}", UnitFigures(metrics, hub))
     app[docs.OPENAPI] = build_openapi(routes)
     _register(app, routes)
     docs.add_assets(app)
@@ -118,7 +143,25 @@ def create_app(
             await asyncio.gather(reaper, return_exceptions=True)
             await services.stock.drain()
 
-    app.cleanup_ctx.extend([grid_ctx, executor_ctx, bootstrap_admin_ctx, sagas_ctx])
+    async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+        """One reader of the change stream per unit, fanned out to its sockets; and the
+        unit's record in the grid's process registry (the dashboard finds units there)."""
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(announcer.run(), name="announce")]
+        if live_source is not None:
+            tasks.append(loop.create_task(live_source.run(hub), name="live-source"))
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def close_sockets(app: web.Application) -> None:
+        hub.close_all(1001, "the unit is shutting down")
+
+    app.cleanup_ctx.extend([grid_ctx, executor_ctx, bootstrap_admin_ctx, sagas_ctx, live_ctx])
+    app.on_shutdown.append(close_sockets)
     return app
 
 

@@ -12,6 +12,7 @@ from grid_config.ports import Grid
 
 if TYPE_CHECKING:
     from processing_unit.backpressure import Backpressure
+    from processing_unit.live.hub import LiveHub
     from processing_unit.metrics import UnitMetrics
     from processing_unit.services import Services
     from processing_unit.settings import UnitSettings
@@ -34,5 +35,8 @@ SERVICES: web.AppKey["Services"] = web.AppKey("services")
 METRICS: web.AppKey["UnitMetrics"] = web.AppKey("metrics")
 BACKPRESSURE: web.AppKey["Backpressure"] = web.AppKey("backpressure")
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime", Runtime)
+LIVE: web.AppKey["LiveHub"] = web.AppKey("live")
+#: names of long-lived routes (WebSockets): the request timeout does not apply to them
+STREAMING: web.AppKey[frozenset] = web.AppKey("streaming", frozenset)
 #: the request's X-Request-ID (given or generated), carried into change events
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -31,6 +31,23 @@ class UnitMetrics:
             "Writes this unit refused because a journal held its bound of un-shipped changes (G7)",
             registry=self.registry,
         )
+        self.ws_connections = Gauge("spacegrid_ws_connections", "Open WebSockets (GET /ws)",
+                                    registry=self.registry)
+        self.ws_sent = Counter("spacegrid_ws_messages_sent", "Messages sent on WebSockets, by type",
+                               ["type"], registry=self.registry)
+        self.ws_dropped = Counter(
+            "spacegrid_ws_messages_dropped",
+            "Live messages not delivered because their socket's queue was full (the socket is closed)",
+            registry=self.registry,
+        )
+        self.ws_closed = Counter("spacegrid_ws_closed", "WebSockets closed by the unit, by close code",
+                                 ["code"], registry=self.registry)
+        self.ws_delay = Histogram(
+            "spacegrid_ws_notification_delay_seconds",
+            "From a change's changed_at (the write) to its live message being sent",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
 
         # labelled children looked up once per (route, method, status): labels() takes a lock
         # and builds a key on every call, measurable per request (bench unit)

@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 from grid_config.errors import BacklogFull, GridError
 from processing_unit import problems
 from processing_unit.errors import Unavailable, UnitError
-from processing_unit.keys import BACKPRESSURE, METRICS, REQUEST_ID, RUNTIME, SETTINGS
+from processing_unit.keys import BACKPRESSURE, METRICS, REQUEST_ID, RUNTIME, SETTINGS, STREAMING
 from service_kit.logs import request_id_var
 
 log = logging.getLogger("spacegrid.unit")
@@ -67,8 +67,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def problem_mapping(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes a problem+json answer; only a bug is a 500. Slow grid -> 503."""
     metrics = request.app[METRICS]
+    streaming = route_name(request) in request.app[STREAMING]
     try:
-        async with asyncio.timeout(request.app[SETTINGS].request_timeout_s):
+        async with asyncio.timeout(None if streaming else request.app[SETTINGS].request_timeout_s):
             return await handler(request)
     except UnitError as e:
         response = problems.from_unit_error(e)

@@ -62,6 +62,18 @@ class UnitSettings(CommonSettings):
     drain_grace_s: float = Field(default=5.0, ge=0, le=600)
     #: in-flight requests get this long to finish after the listener closed
     shutdown_timeout_s: float = Field(default=30.0, ge=0, le=600)
+    #: live notifications (GET /ws): a product's stock at or below this is "low" for admins
+    low_stock: int = Field(default=5, ge=0, le=1_000_000)
+    #: sockets one unit serves at once (past it: close 1013), and one user may hold (4429)
+    ws_max_connections: int = Field(default=2000, ge=1, le=100_000)
+    ws_max_per_user: int = Field(default=8, ge=1, le=100_000)
+    #: live messages waiting for one socket before it counts as too slow (closed, 1013)
+    ws_queue: int = Field(default=64, ge=1, le=100_000)
+    #: a ping every this long; no pong within half of it closes the socket
+    ws_heartbeat_s: float = Field(default=20.0, ge=0.5, le=3600)
+    #: how far back a cursor may point: messages kept for replays, by age and by count
+    live_retention_s: float = Field(default=600.0, ge=1, le=86_400)
+    live_retention_events: int = Field(default=50_000, ge=10, le=10_000_000)
     #: argon2id cost (RFC 9106 "low memory" profile by default; tests lower it)
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=8, le=4_194_304)

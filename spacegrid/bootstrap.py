@@ -41,5 +41,9 @@ def open_sink(settings: CommonSettings, policy: DeferralPolicy | None = None, re
 
 
 def build_unit_app(settings: UnitSettings) -> web.Application:
-    """A unit that owns its grid: starts it with the app, closes it on shutdown."""
-    return create_app(settings, open_grid(settings), own_grid=True)
+    """A unit that owns its grid (starts it with the app, closes it on shutdown); its live
+    messages come from the pump's Kafka topics."""
+    from processing_unit.live.kafka_source import KafkaSource
+
+    return create_app(settings, open_grid(settings), own_grid=True,
+                      live_source=KafkaSource(settings, settings.live_retention_s))

@@ -18,15 +18,21 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from data_pump.embedded import run_embedded as run_pump
+from data_pump.figures import pump_figures
+from data_pump.metrics import PumpMetrics
 from data_pump.local_channel import LocalChannel
 from data_pump.shipping import unshipped
 from data_reader.loader import load_grid
 from data_writer.embedded import run_embedded as run_writer
+from data_writer.figures import writer_figures
+from data_writer.metrics import WriterMetrics
 from data_writer.pipeline import BatchWriter, SinkDeadLetters
 from data_writer.ports import Sink
 from data_writer.settings import WriterSettings
+from grid_config.processes import Announcer
 from grid_config.settings import load
 from processing_unit.app import create_app
+from processing_unit.live.local_source import LocalSource
 from processing_unit.settings import UnitSettings, load_unit_settings
 from spacegrid.bootstrap import open_grid, open_sink
 from spacegrid.operator_route import add_drift_route
@@ -54,14 +60,21 @@ def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = N
         report = await load_grid(grid, sink)
         log.info("grid loaded from the database: %s in %.1fs", report.loaded, time.monotonic() - started)
 
-    app = create_app(settings, grid, own_grid=True, loaded=False, preload=load_database)
-    channel = LocalChannel(CHANNEL_SIZE)
+    live = LocalSource(grid.names)  # GET /ws reads what the pump puts in the channel
+    app = create_app(settings, grid, own_grid=True, loaded=False, preload=load_database, live_source=live)
+    channel = LocalChannel(CHANNEL_SIZE, tap=live.offer)
     app[CHANNEL] = channel
     app[SINK] = sink
 
+    pump_metrics, writer_metrics = PumpMetrics(), WriterMetrics()
+    address = f"{settings.http_host}:{settings.http_port}"
+    announcers = [Announcer(grid, "pump", address, lambda: pump_figures(pump_metrics, grid.names)),
+                  Announcer(grid, "writer", address, lambda: writer_figures(writer_metrics))]
+
     async def pipeline_ctx(app: web.Application) -> AsyncIterator[None]:
         pump_stop, writer_stop = asyncio.Event(), asyncio.Event()
-        writer = BatchWriter(sink, SinkDeadLetters(sink))
+        writer = BatchWriter(sink, SinkDeadLetters(sink), writer_metrics)
+        announcing = [asyncio.create_task(a.run(), name=f"announce-{a.kind}") for a in announcers]
         writer_task = asyncio.create_task(
             run_writer(
                 channel,
@@ -72,10 +85,13 @@ def build_app(settings: UnitSettings, writer_settings: WriterSettings | None = N
             ),
             name="embedded-writer",
         )
-        pump_task = asyncio.create_task(run_pump(grid, channel, pump_stop), name="embedded-pump")
+        pump_task = asyncio.create_task(run_pump(grid, channel, pump_stop, metrics=pump_metrics), name="embedded-pump")
         try:
             yield
         finally:
+            for t in announcing:
+                t.cancel()
+            await asyncio.gather(*announcing, return_exceptions=True)
             # HTTP is closed by now: ship what is left, then let the writer empty the channel.
             deadline = time.monotonic() + DRAIN_TIMEOUT_S
             while await unshipped(grid.change_log) and time.monotonic() < deadline:

@@ -27,6 +27,7 @@ LINKS = [
     ("/health/ready", "readiness: may this process take traffic?"),
     ("/health/live", "liveness"),
     ("/metrics", "Prometheus metrics"),
+    ("/dashboard", "operator dashboard: members, processes, rates and lag, live (admin or operator token)"),
 ]
 
 

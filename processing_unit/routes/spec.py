@@ -38,3 +38,5 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: a long-lived answer (a WebSocket): exempt from the request timeout
+    streaming: bool = False

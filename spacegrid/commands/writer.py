@@ -6,7 +6,7 @@ import argparse
 
 from service_kit.faust_worker import add_loglevel, run_worker
 from spacegrid.commands.common import add_http_arguments, http_overrides
-from spacegrid.bootstrap import open_sink
+from spacegrid.bootstrap import open_grid, open_sink
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
         "writer",
         args.loglevel,
         lambda: ensure_topics(settings),
-        lambda: build(settings, open_sink(settings, settings.deferral)),
+        # announced in the grid's process registry when there is a cluster to announce in
+        lambda: build(settings, open_sink(settings, settings.deferral),
+                      registry=open_grid(settings) if settings.grid == "hazelcast" else None),
         writer_namespace=settings.namespace,
     )

@@ -40,6 +40,8 @@ def test_the_wheel_holds_runtime_packages_only(wheel: Path) -> None:
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == RUNTIME
     assert "grid_config/hazelcast.yaml" in names
+    assert {"processing_unit/dashboard/dashboard.html", "processing_unit/dashboard/dashboard.js",
+            "processing_unit/dashboard/dashboard.css"} <= set(names)
     assert not [n for n in names if "/bench/" in n or "/local/" in n or "postgres_grid" in n]
 
 
@@ -77,6 +79,8 @@ def test_spacegrid_up_runs_from_the_installed_packages(wheel: Path, tmp_path: Pa
                           timeout=10)
         assert r.status_code == 201, r.text
         assert r.json()["email"] == "w@e.invalid"
+        for path in ("/dashboard", "/dashboard/dashboard.js"):  # package data, not the checkout
+            assert requests.get(f"{up.url}{path}", timeout=10).status_code == 200, path
         # /docs works from an install too: its Swagger UI files come from the swagger-ui-py package
         assert "swagger-ui-bundle.js" in requests.get(f"{up.url}/docs", timeout=10).text
         asset = requests.get(f"{up.url}/docs/assets/swagger-ui-bundle.js", timeout=10)
