@@ -5,7 +5,8 @@
 member's address, UUID and version, the master, partitions owned and backed up; migration
 progress; every map with its entries, backup entries and memory; queues; and the change
 record's state per journaled map (un-shipped entries, fullest journal, oldest un-shipped
-change, journals with a pump position). Members answer about themselves through the
+change, journals with a pump position); and the units, pumps and writers that announce
+themselves in the grid (grid_config/processes.py). Members answer about themselves through the
 member-side ``MemberStatus`` task (grid_config/member_status.py); a cluster without it
 (an older member jar) still gets members, owners and map sizes from the client.
 """
@@ -19,6 +20,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from grid_config.processes import list_processes, status_lines
 from grid_config.settings import CommonSettings, load
 
 
@@ -66,6 +68,8 @@ class GridStatus:
     queue_sizes: dict[str, int] = field(default_factory=dict)
     #: journaled map -> data_pump.shipping.JournalStatus
     journals: dict[str, Any] = field(default_factory=dict)
+    #: units, pumps and writers announcing themselves (grid_config.processes)
+    processes: list[dict[str, Any]] = field(default_factory=list)
     #: why the members' own view is missing (None: every member answered)
     detail_missing: str | None = None
 
@@ -97,6 +101,7 @@ class GridStatus:
         for name, j in sorted(self.journals.items()):
             out.append(f"journal {name}: un-shipped={j.unshipped} fullest={j.fill:.0%} "
                        f"oldest-un-shipped={j.oldest_changed_at or '-'} pump-positions={j.positions}")
+        out += status_lines(self.processes)
         if self.detail_missing:
             out.append(f"(members' own view unavailable: {self.detail_missing})")
         return out
@@ -179,12 +184,13 @@ def fetch_status(settings: CommonSettings) -> GridStatus:
                 status.cluster_state = doc.get("clusterState")
                 status.migrations["queued"] = int(doc.get("migrationQueueSize", 0))
                 break
-    status.journals = asyncio.run(_journals(settings))
+    status.journals, status.processes = asyncio.run(_journals_and_processes(settings))
     return status
 
 
-async def _journals(settings: CommonSettings) -> dict[str, Any]:
-    """Per journaled map: un-shipped entries, fullest journal, oldest un-shipped change."""
+async def _journals_and_processes(settings: CommonSettings) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Per journaled map: un-shipped entries, fullest journal, oldest un-shipped change; and
+    the processes announcing themselves."""
     from data_pump.shipping import every_journal, journal_status
     from spacegrid.bootstrap import open_grid
 
@@ -192,7 +198,7 @@ async def _journals(settings: CommonSettings) -> dict[str, Any]:
     await grid.start()
     try:
         log = grid.change_log
-        return await journal_status(log, every_journal(log), oldest=True)
+        return await journal_status(log, every_journal(log), oldest=True), await list_processes(grid)
     finally:
         await grid.close()
 

@@ -96,6 +96,33 @@ def test_grid_status_reports_members_partitions_and_maps(hazelcast_cluster, name
     assert doc["migrations"]["queued"] == 0
 
 
+def test_grid_status_lists_the_processes_that_announce_themselves(hazelcast_cluster, namespace) -> None:
+    """A unit's record in the processes map (as grid_config.processes.Announcer writes it)
+    shows in both views; a record not renewed within its TTL does not."""
+    import time
+
+    from hazelcast.core import HazelcastJsonValue
+
+    now = time.time()
+    alive = {"id": "u-1", "kind": "unit", "address": "127.0.0.1:18080", "host": "h", "pid": 4242,
+             "started_at": now - 60, "seen_at": now}
+    stale = {**alive, "id": "u-2", "address": "127.0.0.1:18081", "seen_at": now - 3600}
+    client = _client(hazelcast_cluster.members, hazelcast_cluster.cluster_name)
+    try:
+        processes = client.get_map(f"{namespace}processes").blocking()
+        for record in (alive, stale):
+            processes.put(record["id"], HazelcastJsonValue(json.dumps(record)))
+    finally:
+        client.shutdown()
+    env = {**hazelcast_cluster.settings_env, "SPACEGRID_NAMESPACE": namespace}
+    status = _grid_status(env)
+    assert "processes: 1" in status
+    assert re.search(r"unit\s+127\.0\.0\.1:18080\s+pid=4242 host=h up=6\ds", status), status
+    assert "18081" not in status.split("processes: 1", 1)[1]
+    doc = json.loads(_grid_status(env, "--json"))
+    assert [(p["kind"], p["address"], p["pid"]) for p in doc["processes"]] == [("unit", "127.0.0.1:18080", 4242)]
+
+
 def test_idempotent_producer_and_committing_consumer_group(kafka_broker, namespace) -> None:
     """10,000 records with acks=all + idempotence, all consumed back by a committing group."""
     topic = f"{namespace}records"
