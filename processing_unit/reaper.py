@@ -108,5 +108,8 @@ class Reaper:
             except GridError as e:
                 log.warning("reaper sweep failed, next one in %.0f s: %s", self.every_s, e)
                 continue
+            except Exception:  # a bug or a malformed entry: a dead reaper would leave holds forever
+                log.exception("reaper sweep failed unexpectedly, next one in %.0f s", self.every_s)
+                continue
             if done.settled or done.released or done.restocked or done.forgotten or done.expired:
                 log.info("reaper finished stale sagas", extra=vars(done))

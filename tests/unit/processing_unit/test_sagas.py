@@ -189,3 +189,35 @@ async def test_an_idempotent_replay_is_answered_past_the_open_order_limit(api: A
         await place(api, u.headers, p["id"])
     again = await api.client.post("/orders", json=order_body([(p["id"], 1)]), headers=keyed)
     assert again.status == 201 and await again.json() == first
+
+
+async def test_the_reaper_outlives_a_sweep_that_fails(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    """A malformed product entry makes a sweep fail; the reaper logs it and keeps sweeping."""
+    import asyncio
+
+    from processing_unit.reaper import Reaper
+    from processing_unit.sagas import OrderSagas
+    from tests.support.eventually import eventually_async
+
+    stock = api.services.stock
+    reaper = Reaper(api.grid, stock, OrderSagas(api.grid, stock, 15), bound_s=15, pay_timeout_s=0.3)
+    bad = {"id": "999", "sku": "BAD", "name": "b", "category": "c", "price_cents": 1, "stock": 1,
+           "version": 1, "holds": {"1": {"at": "not a time"}}}
+    await api.grid.put(api.grid.names.products, "999", bad, request_id="test")
+    running = asyncio.create_task(reaper.run())
+    try:
+        async def failed_twice() -> None:
+            assert sum("failed unexpectedly" in r.getMessage() for r in caplog.records) >= 2
+
+        await eventually_async(failed_twice, timeout=5)
+        await api.grid.delete(api.grid.names.products, "999")
+        p = await api.product(stock=5)
+        await api.grid.execute(api.grid.names.products, p["id"], StockHold("424242", "dead", 2, OLD))
+
+        async def released() -> None:
+            assert (await product_entry(api, p["id"]))["stock"] == 5
+
+        await eventually_async(released, timeout=5)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
