@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import statistics
 import time
@@ -31,6 +30,7 @@ from tests.support.raw_ws import closed_by_peer, connect_never_reading
 from tests.support.workers import WorkerProcess
 from tools.local.processes import free_ports
 from tools.local.units import LOAD_ENV, UnitProcess, start_units, stop_units
+from tests.support.shop_http import post, sign_in
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -74,18 +74,6 @@ def start_shop(env: dict[str, str], count: int, tmp_path: Path, kafka: str, clus
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(timeout=TIMEOUT, connector=aiohttp.TCPConnector(limit=0)) as s:
         yield s
-
-
-async def post(http: aiohttp.ClientSession, url: str, body: dict | None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with http.post(url, json=body, headers=headers) as r:
-        return r.status, await r.json(content_type=None)
-
-
-async def sign_in(http: aiohttp.ClientSession, base: str, email: str, password: str) -> str:
-    status, body = await post(http, f"{base}/sessions", {"email": email, "password": password})
-    assert status == 201, body
-    return body["token"]
 
 
 async def shopper(http: aiohttp.ClientSession, base: str) -> tuple[str, str]:

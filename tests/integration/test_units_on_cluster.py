@@ -49,6 +49,7 @@ from tests.integration.journal_audit import (
 )
 from tests.support.engines import ClusterHandle
 from tests.support.eventually import eventually_async
+from tests.support.shop_http import post, sign_in
 
 pytestmark = pytest.mark.timeout(240)
 #: the units' stock hold bound (the reaper sweeps every third of it): short, so the test is
@@ -100,23 +101,6 @@ async def audit_grid(hazelcast_cluster: ClusterHandle, names: Names) -> AsyncIte
 
 
 # ---- HTTP helpers -----------------------------------------------------------------------
-async def post(http: aiohttp.ClientSession, url: str, body: dict, token: str | None = None,
-               request_id: str | None = None) -> tuple[int, Any]:
-    headers = {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    if request_id:
-        headers["X-Request-ID"] = request_id
-    async with http.post(url, json=body, headers=headers) as r:
-        return r.status, await r.json(content_type=None)
-
-
-async def sign_in(http: aiohttp.ClientSession, base: str, email: str, password: str) -> str:
-    status, body = await post(http, f"{base}/sessions", {"email": email, "password": password})
-    assert status == 201, body
-    return body["token"]
-
-
 async def shoppers(http: aiohttp.ClientSession, bases: list[str], count: int) -> list[str]:
     """``count`` signed-in users (signed up on alternating units); their tokens."""
 
