@@ -542,8 +542,8 @@ async def test_unpaid_orders_expire_on_the_cluster_and_open_orders_are_capped(
     unpaid order is cancelled by the system within the reaper's bound after 3 s (once,
     though both units' reapers sweep), a paid one stays; stock is conserved. A third unit
     with the default timeout shows the cap: a user's 21st open order is a 409."""
-    env = {**unit_env, "SPACEGRID_ORDER_PAY_TIMEOUT_S": str(PAY_TIMEOUT_S)}
-    del env["SPACEGRID_MAX_OPEN_ORDERS"]  # the default
+    defaults = {k: v for k, v in unit_env.items() if k != "SPACEGRID_MAX_OPEN_ORDERS"}  # the cap at 20
+    env = {**defaults, "SPACEGRID_ORDER_PAY_TIMEOUT_S": str(PAY_TIMEOUT_S)}
     expiring = start_units(env, free_ports(2), tmp_path / "logs")
     started_units.extend(expiring)
     bases = [u.url for u in expiring]
@@ -591,9 +591,7 @@ async def test_unpaid_orders_expire_on_the_cluster_and_open_orders_are_capped(
 
         # the cap, on a unit with the default timeout (and none with 3 s left running)
         await asyncio.to_thread(stop_units, expiring, 20)
-        capped = {**unit_env}
-        del capped["SPACEGRID_MAX_OPEN_ORDERS"]
-        (capped_unit,) = start_units(capped, free_ports(1), tmp_path / "logs")
+        (capped_unit,) = start_units(defaults, free_ports(1), tmp_path / "logs")
         started_units.append(capped_unit)
         capped_url = capped_unit.url
         placed = [await post(http, f"{capped_url}/orders", {"lines": [{"product_id": pid, "quantity": 1}]}, other)
