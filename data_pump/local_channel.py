@@ -30,6 +30,10 @@ class ChannelRecord:
     headers: Mapping[str, bytes] | None = None
 
 
+#: records offered to the tap between two turns of the event loop
+TAP_TURN = 16
+
+
 class LocalChannel:
     """Bounded FIFO of published records; one or more consumers take them in order."""
 
@@ -55,6 +59,10 @@ class LocalChannel:
         await self._queue.put(record)
         if self._tap is not None:
             self._tap(topic, value)
+            if record.offset % TAP_TURN == TAP_TURN - 1:
+                # let the tap's readers (the live sockets' senders) drain between records of
+                # a long batch: a burst is not a client too slow to read
+                await asyncio.sleep(0)
         ack: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         ack.set_result(record.offset)
         return ack

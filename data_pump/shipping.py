@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
@@ -33,12 +33,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from data_pump.errors import PublishFailed
 from data_pump.metrics import PumpMetrics
 from data_pump.publisher import Publisher
-from grid_config.change_log import ChangeLog, JournalChange
+from grid_config.change_log import ChangeLog, JournalChange, JournalRead
 from grid_config.errors import GridError, PoisonEvent
 from grid_config.events import META_FIELD, ChangeEvent, dead_letter_headers, event_from_value
 from grid_config.names import Names
 
 log = logging.getLogger("spacegrid.pump")
+T = TypeVar("T")
 
 #: failures worth a retry with backoff: the broker or the grid is (hopefully briefly) away
 RETRYABLE = (PublishFailed, GridError)
@@ -200,6 +201,11 @@ class PartitionShipper:
 
     async def ship_once(self, wait: bool = False) -> int:
         """Read after the position, ship, store the new position; returns entries shipped."""
+        return await self.ship(await self.read_next(wait))
+
+    async def read_next(self, wait: bool = False) -> JournalRead:
+        """The entries after the position (``wait``: at least one, parked on the member
+        until there is one); nothing is stored."""
         start = await self.start_position()
         read = await self.change_log.read(self.map_name, self.partition, start, self.batch_size, wait=wait)
         if self.metrics is not None:
@@ -208,6 +214,12 @@ class PartitionShipper:
                 self.metrics.caught_up.add(journal)
             else:
                 self.metrics.caught_up.discard(journal)
+        return read
+
+    async def ship(self, read: JournalRead) -> int:
+        """Publish what :meth:`read_next` returned, then store the new position; returns
+        entries shipped. Raises (storing nothing) unless every record was acknowledged."""
+        start = self.position if self.position is not None else read.start_seq
         if read.lost > 0:
             await self._repair_gap(start, read.lost)
         if not read.changes:
@@ -267,7 +279,7 @@ async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
-async def _unless_stopped(stop: asyncio.Event, work: Awaitable[int]) -> int | None:
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
     """Await ``work`` unless ``stop`` is set first (then cancel it and return None)."""
     task = asyncio.ensure_future(work)
     stopper = asyncio.ensure_future(stop.wait())
@@ -307,22 +319,26 @@ async def ship_partition(shipper: PartitionShipper, stop: asyncio.Event, *, max_
         before_sleep=_log_retry(shipper.source),
         reraise=True,
     )
-    async def ship(wait: bool) -> int:
-        # the happy path without tenacity's per-call bookkeeping (measured: it doubled the
-        # pump's CPU per batch); a failure enters the retry loop, backoff and jitter included
-        try:
-            return await shipper.ship_once(wait)
-        except RETRYABLE:
-            if stop.is_set():
-                raise
-            return await retrying(shipper.ship_once, wait)
+    async def step() -> None:
+        # only the wait for entries is interrupted by ``stop``; a batch once read is
+        # published and its position stored (or not) whole: a pump handing its shards over
+        # never leaves a send behind that could land after the next owner's
+        read = await _unless_stopped(stop, shipper.read_next(wait=True))
+        if read is not None:
+            await shipper.ship(read)
 
     while not stop.is_set():
+        # every read waits for at least one entry (answered at once when there are some):
+        # a journal that just shipped its batch costs no extra empty read
         try:
-            shipped = await ship(False)
-            if not shipped and not stop.is_set():
-                # nothing new: wait for the next entry (interruptible), ship it next round
-                await _unless_stopped(stop, ship(True))
+            # the happy path without tenacity's per-call bookkeeping (measured: it doubled
+            # the pump's CPU per batch); a failure enters the retry loop, backoff included
+            try:
+                await step()
+            except RETRYABLE:
+                if stop.is_set():
+                    raise
+                await retrying(step)
         except RETRYABLE:
             break  # stopped while failing: nothing was stored, the next owner re-ships
     if shipper.metrics is not None:

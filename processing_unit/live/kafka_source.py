@@ -28,6 +28,10 @@ log = logging.getLogger("spacegrid.live")
 #: back-off between connection attempts, and how often a lasting failure is logged
 RETRY_S = 2.0
 LOG_EVERY_S = 60.0
+#: records ingested between two turns of the event loop: the sockets' senders drain their
+#: queues in between, so a burst read in one fetch is not mistaken for a client too slow
+#: to read (a socket's queue bound is far above this)
+INGEST_TURN = 16
 
 
 class KafkaSource:
@@ -82,6 +86,7 @@ class KafkaSource:
             log.info("live: reading the change stream", extra={"lanes": len(lanes)})
             while True:
                 batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                taken = 0
                 for tp, records in batches.items():
                     lane = lane_of[tp]
                     for r in records:
@@ -90,6 +95,9 @@ class KafkaSource:
                         except PoisonEvent:
                             event = None
                         into.ingest(lane, r.offset, event)
+                        taken += 1
+                        if taken % INGEST_TURN == 0:
+                            await asyncio.sleep(0)
         finally:
             self.connected = False
             await consumer.stop()

@@ -30,6 +30,9 @@ class Stream(Protocol):
 
     async def publish(self, event: ChangeEvent) -> None: ...
 
+    async def publish_all(self, events: list[ChangeEvent]) -> None:
+        """All of ``events`` at once (sent together, then acknowledged): a backlog."""
+
 
 HubFactory = Callable[..., Awaitable[LiveHub]]
 
@@ -206,6 +209,22 @@ class LiveSourceContract:
         await eventually_async(lambda: _true(slow.closing is not None))
         assert slow.closing is not None and slow.closing[0] == TRY_AGAIN and "too slow" in slow.closing[1]
         assert len(dropped) == 1 and slow.live_pending == 3  # the one that overflowed; then it is closing
+
+    async def test_a_burst_for_one_socket_is_not_taken_for_a_client_too_slow_to_read(
+        self, stream: Stream, hub_factory: HubFactory
+    ) -> None:
+        """A backlog the source reads in one go (a pump catching up) reaches a socket that
+        reads as messages come, whole, although it is far longer than the socket's queue."""
+        hub = await hub_factory(queue_size=20)
+        user = uid()
+        sub = hub.subscribe(user, admin=False)
+        await take(sub, 1)
+        reading = asyncio.create_task(take(sub, 300, timeout=60))
+        orders = [uid() for _ in range(300)]
+        await stream.publish_all([order_event(o, user, "placed", 1) for o in orders])
+        got = await reading
+        assert sub.closing is None
+        assert sorted(m["order"]["id"] for m in got) == sorted(orders)
 
     async def test_sockets_are_limited_per_unit_and_per_user(self, stream: Stream, hub_factory: HubFactory) -> None:
         hub = await hub_factory(max_connections=3, max_per_user=2)

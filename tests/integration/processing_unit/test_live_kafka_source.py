@@ -6,6 +6,7 @@ produces them; each hub reads them through its own :class:`KafkaSource`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import AsyncIterator
 
 import pytest
@@ -33,6 +34,10 @@ class KafkaStream:
 
     async def publish(self, event: ChangeEvent) -> None:
         await self.producer.send_and_wait(self.settings.names.topic(event.kind), event.to_bytes(), key=event.key)
+
+    async def publish_all(self, events: list[ChangeEvent]) -> None:
+        sent = [await self.producer.send(self.settings.names.topic(e.kind), e.to_bytes(), key=e.key) for e in events]
+        await asyncio.gather(*sent)
 
 
 class TestKafkaSourceContract(LiveSourceContract):

@@ -29,6 +29,10 @@ class ChannelStream:
     async def publish(self, event: ChangeEvent) -> None:
         await self.channel.send(self.names.topic(event.kind), event.key, event.to_bytes())
 
+    async def publish_all(self, events: list[ChangeEvent]) -> None:
+        for event in events:  # what one batch of the embedded pump does
+            await self.publish(event)
+
 
 class TestLocalSourceContract(LiveSourceContract):
     @pytest.fixture
