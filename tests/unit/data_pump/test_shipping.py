@@ -9,6 +9,7 @@ import pytest
 from data_pump.errors import PublishFailed
 from data_pump.metrics import PumpMetrics
 from data_pump.shipping import PartitionShipper, ship_partition, ship_shard, unshipped
+from grid_config.errors import GridUnavailable
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
 from tests.support.eventually import eventually_async
@@ -231,3 +232,53 @@ async def test_a_poison_entry_goes_to_the_dead_letters_and_its_journal_goes_on(g
     assert check_log(pub.key_versions(), before + after).missing == []
     assert await unshipped(grid.change_log) == 0
     assert metrics.dead_letters._value.get() == 1  # noqa: SLF001
+
+
+class PositionsRefused:
+    """The in-process change log, except that storing positions fails while ``refusing``."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.refusing = True
+        self.refused = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def store_positions(self, positions) -> None:
+        if self.refusing:
+            self.refused += 1
+            raise GridUnavailable("positions map unavailable (test)")
+        await self._inner.store_positions(positions)
+
+
+async def test_journals_go_on_shipping_while_positions_cannot_be_stored(names):
+    """Storing positions is off the readers' path: while it fails, every journal keeps
+    shipping (nothing is given back yet, so G7's bound still holds); once it works again,
+    every position is stored and every credit given back."""
+    grid = LocalGrid(names, partitions=2, journal_capacity=40)  # bound 10 per journal
+    log = PositionsRefused(grid.change_log)
+    pub = ScriptedPublisher()
+    stop = asyncio.Event()
+    task = asyncio.create_task(ship_shard(log, names, pub, 0, 1, stop, max_backoff_s=0.05,
+                                          on_shipped=log.shipped))
+    keys = ["1", "2", "3", "4"]
+    for version in range(1, 6):
+        for key in keys:
+            await grid.put(names.products, key, {"id": key, "version": version})
+    await eventually_async(lambda: _true_when(pub.sent == 20 and log.refused >= 2), timeout=10, interval=0.01)
+    assert await unshipped(grid.change_log) == 20  # shipped, not one position stored
+    log.refusing = False
+
+    async def stored() -> bool:
+        return await unshipped(grid.change_log) == 0
+
+    await eventually_async(stored, timeout=10, interval=0.01)
+    assert pub.sent == 20  # nothing shipped twice
+    for version in range(6, 11):  # every credit came back: each journal takes its bound again
+        for key in keys:
+            await grid.put(names.products, key, {"id": key, "version": version})
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    report = check_log(pub.key_versions(), [(k, v) for v in range(1, 11) for k in keys])
+    assert report.missing == []
