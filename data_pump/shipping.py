@@ -351,26 +351,30 @@ async def ship_partition(shipper: PartitionShipper, stop: asyncio.Event, *, max_
         before_sleep=_log_retry(shipper.source),
         reraise=True,
     )
-    async def step() -> None:
+    async def step(wait: bool) -> None:
         # only the wait for entries is interrupted by ``stop``; a batch once read is
-        # published and its position stored (or not) whole: a pump handing its shards over
+        # published and its position handed over whole: a pump handing its shards over
         # never leaves a send behind that could land after the next owner's
-        read = await _unless_stopped(stop, shipper.read_next(wait=True))
+        read = await _unless_stopped(stop, shipper.read_next(wait=wait))
         if read is not None:
             await shipper.ship(read)
 
+    # the first read answers at once (an idle journal is then known to be caught up, and
+    # the gauges stop asking for its bounds); every later one waits for at least one entry
+    # (answered at once when there are some): a journal that just shipped its batch costs
+    # no extra empty read
+    wait = False
     while not stop.is_set():
-        # every read waits for at least one entry (answered at once when there are some):
-        # a journal that just shipped its batch costs no extra empty read
         try:
             # the happy path without tenacity's per-call bookkeeping (measured: it doubled
             # the pump's CPU per batch); a failure enters the retry loop, backoff included
             try:
-                await step()
+                await step(wait)
             except RETRYABLE:
                 if stop.is_set():
                     raise
-                await retrying(step)
+                await retrying(step, wait)
+            wait = True
         except RETRYABLE:
             break  # stopped while failing: nothing was stored, the next owner re-ships
     if shipper.metrics is not None:

@@ -282,3 +282,15 @@ async def test_journals_go_on_shipping_while_positions_cannot_be_stored(names):
     await asyncio.wait_for(task, 5)
     report = check_log(pub.key_versions(), [(k, v) for v in range(1, 11) for k in keys])
     assert report.missing == []
+
+
+async def test_idle_journals_are_caught_up_after_their_first_read(grid, names):
+    """The gauges ask only journals that are behind for their bounds: a journal with nothing
+    to ship must count as caught up, not wait unread until its first write."""
+    metrics = PumpMetrics()
+    stop = asyncio.Event()
+    task = asyncio.create_task(ship_shard(grid.change_log, names, ScriptedPublisher(), 0, 1, stop, metrics=metrics))
+    journals = {(m, p) for m in grid.change_log.journaled_maps for p in range(grid.change_log.partition_count)}
+    await eventually_async(lambda: _true_when(metrics.caught_up >= journals), timeout=5, interval=0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
