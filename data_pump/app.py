@@ -26,8 +26,9 @@ from data_pump.kafka_publisher import FaustPublisher
 from data_pump.metrics import CONTENT_TYPE, PumpMetrics
 from data_pump.ownership import SHARDS, ShardDrainer
 from data_pump.publisher import Publisher
+from data_pump.reconcile import CreditReconciler
 from data_pump.settings import PumpSettings
-from data_pump.shipping import refresh_unshipped, ship_shard
+from data_pump.shipping import refresh_unshipped, shard_partitions, ship_shard
 from grid_config.errors import GridError
 from grid_config.ports import Grid
 from grid_config.processes import HEARTBEAT_S, Announcer
@@ -56,6 +57,8 @@ class PumpRuntime(Service):
         self.grid_ready = asyncio.Event()
         self.owners: dict[int, OwnershipNote] = {}
         self.drainer = ShardDrainer(self._shard_loop, on_change=metrics.owned.set)
+        self.reconciler = CreditReconciler(grid.change_log, settings.pump_credit_quiet_s,
+                                           on_restored=lambda m, n: metrics.credits_restored.labels(map=m).inc(n))
         super().__init__(**kwargs)
 
     @Service.task
@@ -119,6 +122,17 @@ class PumpRuntime(Service):
                 await refresh_unshipped(self.grid.change_log, self.metrics, self.drainer.owned, SHARDS)
             except GridError as e:
                 log.warning("cannot read the journals' bounds: %s", e)
+
+    async def reconcile(self) -> None:
+        """Restore the leaked credits of the owned journals (data_pump/reconcile.py)."""
+        if self.grid_ready.is_set():
+            owned = [j for shard in sorted(self.drainer.owned)
+                     for j in shard_partitions(self.grid.change_log, shard, SHARDS)]
+            try:
+                await self.reconciler.sweep(owned)
+            except GridError as e:
+                log.warning("credit reconciliation failed, next sweep in %.0fs: %s",
+                            self.settings.pump_reconcile_interval_s, e)
 
     @property
     def ready(self) -> bool:
@@ -185,6 +199,10 @@ def build(settings: PumpSettings, grid: Grid) -> ReliableApp:
     @app.timer(settings.pump_metrics_interval_s)
     async def refresh_metrics() -> None:
         await runtime.refresh_metrics()
+
+    @app.timer(settings.pump_reconcile_interval_s)
+    async def reconcile_credits() -> None:
+        await runtime.reconcile()
 
     announcer = Announcer(grid, "pump", f"{settings.http_host}:{settings.http_port}",
                           lambda: pump_figures(metrics, grid.names))

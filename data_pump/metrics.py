@@ -68,6 +68,13 @@ class PumpMetrics:
             ["map"],
             registry=self.registry,
         )
+        self.credits_restored = Counter(
+            "spacegrid_journal_credits_restored",
+            "Journal credits taken and never given back (a writer died or failed after its take), "
+            "restored by the reconciliation once the journal was quiet and fully shipped",
+            ["map"],
+            registry=self.registry,
+        )
         self.unshipped = Gauge(
             "spacegrid_pump_unshipped",
             "Journal entries not yet shipped, per map, over the partitions this pump owns",

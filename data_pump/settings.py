@@ -25,6 +25,11 @@ class PumpSettings(CommonSettings):
     pump_request_timeout_s: float = Field(default=15.0, ge=1, le=300)
     #: how often the un-shipped and journal-fill gauges are refreshed from the grid
     pump_metrics_interval_s: float = Field(default=1.0, gt=0, le=60)
+    #: leaked journal credits come back once a journal was fully shipped and unchanged this
+    #: long: above the member's operation call timeout (60 s), see data_pump/reconcile.py
+    pump_credit_quiet_s: float = Field(default=90.0, gt=0, le=86_400)
+    #: how often the owned journals are looked at for leaked credits
+    pump_reconcile_interval_s: float = Field(default=30.0, gt=0, le=3_600)
 
     @property
     def app_id(self) -> str:

@@ -65,6 +65,15 @@ class JournalBounds:
     newest: int
 
 
+@dataclass(frozen=True)
+class CreditCount:
+    """A journal's credit entry as read (G7): ``credits`` left, and ``seen``, the stored
+    value itself, for :meth:`ChangeLog.restore_credits`'s compare-and-set."""
+
+    credits: int
+    seen: object
+
+
 class ChangeLog(abc.ABC):
     """The journals of the entity maps, the pump's stored positions, re-shipping."""
 
@@ -129,6 +138,23 @@ class ChangeLog(abc.ABC):
     async def shipped(self, map_name: str, partition: int, count: int) -> None:
         """``count`` entries of this journal were shipped (after storing the position):
         the writes' budget for this journal grows back by as much (G7)."""
+
+    @abc.abstractmethod
+    def bound(self, map_name: str) -> int:
+        """G7: the most un-shipped entries one partition's journal of ``map_name`` may hold."""
+
+    @abc.abstractmethod
+    async def credits(self, map_name: str, partition: int) -> CreditCount | None:
+        """This journal's credit entry (None: there is none, which is the whole budget)."""
+
+    @abc.abstractmethod
+    async def restore_credits(self, map_name: str, partition: int, seen: CreditCount) -> bool:
+        """Give the journal its whole budget back (the entry goes) if the entry is still
+        exactly ``seen``; False, changing nothing, when anything took or gave since.
+
+        For the pump's reconciliation of leaked credits (:mod:`data_pump.reconcile`) only:
+        it is right only when nothing is un-shipped and no writer holds a credit.
+        """
 
     async def store_positions(self, positions: Mapping[tuple[str, int], int]) -> None:
         """:meth:`store_position` for many journals at once (adapters with a bulk write override)."""

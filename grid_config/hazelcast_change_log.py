@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping, S
 import orjson
 
 from grid_config import hazelcast_journal as journal
-from grid_config.change_log import ChangeLog, JournalBounds, JournalChange, JournalRead
+from grid_config.change_log import ChangeLog, CreditCount, JournalBounds, JournalChange, JournalRead
 from grid_config.errors import GridError, GridUnavailable
 from grid_config.hazelcast_grid import _decode, _is_driver_error, _load, _translate
-from grid_config.journal import journal_of
+from grid_config.journal import credit_key, journal_of
 from grid_config.ports import Value
 
 if TYPE_CHECKING:
@@ -139,6 +139,25 @@ class HazelcastChangeLog(ChangeLog):
     async def shipped(self, map_name: str, partition: int, count: int) -> None:
         self._check(map_name, partition)
         await self._grid.give_credits(map_name, partition, count)
+
+    def bound(self, map_name: str) -> int:
+        self._check(map_name)
+        return journal_of(map_name, self._grid.names.namespace).bound
+
+    async def credits(self, map_name: str, partition: int) -> CreditCount | None:
+        self._check(map_name, partition)
+        key = credit_key(map_name, partition)
+        stored = await self._aio.on_map(self._grid.names.journal_credits, lambda m: m.get(key))
+        if stored is None:
+            return None
+        return CreditCount(int(orjson.loads(stored.to_string())["credits"]), stored)
+
+    async def restore_credits(self, map_name: str, partition: int, seen: CreditCount) -> bool:
+        """``remove_if_same`` on the stored document exactly as read (the processors write it)."""
+        self._check(map_name, partition)
+        key = credit_key(map_name, partition)
+        return bool(await self._aio.on_map(self._grid.names.journal_credits,
+                                           lambda m: m.remove_if_same(key, seen.seen)))
 
     async def position(self, map_name: str, partition: int) -> int | None:
         self._check(map_name, partition)

@@ -20,7 +20,7 @@ taken, so the bound holds across clients; a lease unused for :data:`LEASE_IDLE_S
 leases at close go back. A write that turned out to change nothing (a ``put_if_absent``
 that found a value, a processor that answered a no-op) returns its credit to the lease.
 A client that dies keeps its leased credits taken (at most a lease per journal it wrote
-to): the bound only gets tighter until credit reconciliation exists.
+to): the bound gets tighter until the pump's reconciliation restores them (decision 0031).
 
 Values are stored as :class:`~hazelcast.core.HazelcastJsonValue` (canonical orjson, sorted
 keys) so members evaluate predicates server-side. Paging orders by numeric id: for keys

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import orjson
 
-from grid_config.change_log import ChangeLog, JournalBounds, JournalChange, JournalRead
+from grid_config.change_log import ChangeLog, CreditCount, JournalBounds, JournalChange, JournalRead
 from grid_config.credit_processors import give_credits, take_credits
 from grid_config.errors import BacklogFull
 
@@ -218,6 +218,20 @@ class LocalChangeLog(ChangeLog):
             value = give_credits(self._credits.get((map_name, partition)), count, self.bound(map_name))[0]
             if value is not None:
                 self._credits[(map_name, partition)] = value
+
+    async def credits(self, map_name: str, partition: int) -> CreditCount | None:
+        self._check(map_name, partition)
+        with self._lock:
+            value = self._credits.get((map_name, partition))
+            return None if value is None else CreditCount(int(value["credits"]), dict(value))
+
+    async def restore_credits(self, map_name: str, partition: int, seen: CreditCount) -> bool:
+        self._check(map_name, partition)
+        with self._lock:
+            if self._credits.get((map_name, partition)) != seen.seen:
+                return False
+            del self._credits[(map_name, partition)]
+            return True
 
     async def position(self, map_name: str, partition: int) -> int | None:
         self._check(map_name, partition)

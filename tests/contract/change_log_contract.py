@@ -2,8 +2,9 @@
 
 ``ChangeLogContract`` is not collected by itself (no ``Test`` prefix); each adapter's test
 module subclasses it and provides the ``grid_factory`` fixture: an async callable
-``make(names, journaled_maps) -> Grid`` returning a *started* grid whose ``change_log``
-journals exactly ``journaled_maps`` (closing whatever it made at teardown). Two kinds of
+``make(names, journaled_maps, guard=False) -> Grid`` returning a *started* grid whose
+``change_log`` journals exactly ``journaled_maps`` (closing whatever it made at teardown),
+taking G7 journal credits only with ``guard=True``. Two kinds of
 journaled maps are used: the entity maps (``names.journaled_maps``, at least 128 slots per
 partition) and :func:`tiny_map` with exactly :data:`TINY_SLOTS` slots per partition (on
 Hazelcast the ``*journal-tiny`` pattern of hazelcast.yaml), to overflow on purpose.
@@ -26,7 +27,7 @@ from grid_config.names import Names
 from grid_config.ports import Grid, Value
 from tests.support.eventually import eventually_async
 
-GridFactory = Callable[[Names, Sequence[str]], Awaitable[Grid]]
+GridFactory = Callable[..., Awaitable[Grid]]
 TINY_SLOTS = 10
 
 
@@ -309,6 +310,30 @@ class ChangeLogContract:
         # a position is no entity change: no journal sees it
         for m in log.journaled_maps:
             assert await log.bounds(m, 0) == JournalBounds(0, -1)
+
+    async def test_credits_are_restored_only_if_nothing_took_or_gave_since(
+        self, grid_factory: GridFactory, names: Names
+    ) -> None:
+        """The reconciliation's compare-and-set (G7): no entry is the whole budget; a write
+        takes (the entry shows fewer); restoring on what was read removes the entry, but a
+        take or give in between makes it refuse and change nothing."""
+        grid = await grid_factory(names, names.journaled_maps, guard=True)
+        log = log_of(grid)
+        m, key = grid.names.products, "7001"
+        p = log.partition_of(key)
+        assert log.bound(m) > 1
+        assert await log.credits(m, p) is None
+        await grid.put(m, key, {"id": key, "version": 1})
+        first = await log.credits(m, p)
+        assert first is not None and first.credits < log.bound(m)
+        await log.shipped(m, p, 1)  # the pump gives one back: the entry changes
+        now = await log.credits(m, p)
+        assert now is not None and now.credits == first.credits + 1
+        assert not await log.restore_credits(m, p, first)
+        assert (await log.credits(m, p)).credits == now.credits  # type: ignore[union-attr]
+        assert await log.restore_credits(m, p, now)
+        assert await log.credits(m, p) is None
+        assert not await log.restore_credits(m, p, now)  # gone already: nothing to restore
 
     # ---- repair --------------------------------------------------------------------------------
     async def test_keys_in_partition(self, grid: Grid, log: ChangeLog) -> None:

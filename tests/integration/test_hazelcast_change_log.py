@@ -28,10 +28,10 @@ class TestHazelcastChangeLogContract(ChangeLogContract):
     async def grid_factory(self, hazelcast_cluster: Any) -> AsyncIterator[GridFactory]:
         made: list[Grid] = []
 
-        async def make(names: Names, journaled_maps: Sequence[str]) -> Grid:
-            # G7 off, as on LocalGrid in the unit tier: the contract overflows the tiny journal on purpose
+        async def make(names: Names, journaled_maps: Sequence[str], guard: bool = False) -> Grid:
+            # G7 off unless asked, as on LocalGrid in the unit tier: the contract overflows the tiny journal on purpose
             grid = HazelcastGrid(settings_for(hazelcast_cluster), names,
-                                 journaled_maps=journaled_maps, journal_guard=False)
+                                 journaled_maps=journaled_maps, journal_guard=guard)
             await grid.start()
             made.append(grid)
             return grid

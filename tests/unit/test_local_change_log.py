@@ -28,9 +28,9 @@ class TestLocalChangeLogContract(ChangeLogContract):
     async def grid_factory(self) -> AsyncIterator[GridFactory]:
         made: list[Grid] = []
 
-        async def make(names: Names, journaled_maps: Sequence[str]) -> Grid:
-            grid = LocalGrid(names, journaled_maps=journaled_maps,  # G7 off: the suite overflows on purpose
-                             journal_capacity={tiny_map(names): TINY_SLOTS}, journal_guard=False)
+        async def make(names: Names, journaled_maps: Sequence[str], guard: bool = False) -> Grid:
+            grid = LocalGrid(names, journaled_maps=journaled_maps,  # G7 off unless asked: the suite overflows on purpose
+                             journal_capacity={tiny_map(names): TINY_SLOTS}, journal_guard=guard)
             await grid.start()
             made.append(grid)
             return grid
