@@ -6,13 +6,19 @@ writes that never happened. The clock is the test's, so "quiet for ``quiet_s``" 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from data_pump.embedded import run_embedded
+from data_pump.local_channel import LocalChannel
+from data_pump.metrics import PumpMetrics
 from data_pump.reconcile import CreditReconciler
 from data_pump.shipping import PartitionShipper
 from grid_config.errors import BacklogFull
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
+from tests.support.eventually import eventually_async
 from tests.unit.data_pump.publishers import ScriptedPublisher
 
 pytestmark = pytest.mark.unit
@@ -121,3 +127,22 @@ async def test_journals_of_released_shards_are_forgotten(grid):
     assert await reconciler.sweep([journal]) == 0  # back: quiet counts from now
     clock.now += QUIET_S
     assert await reconciler.sweep([journal]) == 2
+
+
+async def test_the_embedded_pump_restores_leaked_credits_and_counts_them(grid):
+    metrics, stop = PumpMetrics(), asyncio.Event()
+    await write(grid, 1)
+    leak(grid, 8)
+    pump = asyncio.create_task(run_embedded(grid, LocalChannel(), stop, metrics=metrics, metrics_interval_s=0.02,
+                                            credit_quiet_s=0.1, reconcile_interval_s=0.05))
+    try:
+        async def restored() -> bool:
+            assert await grid.change_log.credits(grid.names.products, 0) is None
+            assert f'spacegrid_journal_credits_restored_total{{map="{grid.names.products}"}} 8.0' in \
+                metrics.render().decode()
+            return True
+
+        await eventually_async(restored, timeout=10, interval=0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(pump, 10)
