@@ -434,6 +434,12 @@ class JournalStatus:
     oldest_changed_at: str | None = None
     #: journals (partitions) with a stored position
     positions: int = 0
+    #: G7 (asked with ``credits``): credits taken and not given back over the journals
+    #: (un-shipped entries, writers' unspent leases, and leaks the pump has yet to restore)
+    credits_taken: int | None = None
+    #: the smallest budget left of one journal, and the bound it is out of
+    fewest_credits: int | None = None
+    credit_bound: int | None = None
 
 
 async def journal_status(
@@ -442,16 +448,22 @@ async def journal_status(
     positions: dict[tuple[str, int], int] | None = None,
     *,
     oldest: bool = False,
+    credits: bool = False,
     concurrency: int = 32,
 ) -> dict[str, JournalStatus]:
     """Un-shipped entries and fill per map over ``parts`` (positions: given, else stored).
 
-    ``oldest`` also reads the first un-shipped entry of every journal for its age.
+    ``oldest`` also reads the first un-shipped entry of every journal for its age;
+    ``credits`` also reads every journal's credit entry (G7).
     """
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(map_name: str, partition: int) -> tuple[str, int, bool, str | None]:
+    async def one(map_name: str, partition: int) -> tuple[str, int, bool, str | None, int | None]:
+        left = None
         async with gate:
+            if credits:
+                count = await change_log.credits(map_name, partition)
+                left = change_log.bound(map_name) if count is None else count.credits
             bounds = await change_log.bounds(map_name, partition)
             stored = (positions or {}).get((map_name, partition))
             if positions is None:
@@ -464,11 +476,17 @@ async def journal_status(
                 if first.changes and isinstance(first.changes[0].value, dict):
                     meta = first.changes[0].value.get(META_FIELD) or {}
                     head = meta.get("changed_at") if isinstance(meta, dict) else None
-        return map_name, waiting, stored is not None, head
+        return map_name, waiting, stored is not None, head, left
 
     out = {m: JournalStatus() for m in change_log.journaled_maps}
-    for map_name, waiting, positioned, head in await asyncio.gather(*(one(m, p) for m, p in parts)):
+    if credits:
+        for m, status in out.items():
+            status.credits_taken, status.credit_bound = 0, change_log.bound(m)
+    for map_name, waiting, positioned, head, left in await asyncio.gather(*(one(m, p) for m, p in parts)):
         status = out[map_name]
+        if left is not None:
+            status.credits_taken = (status.credits_taken or 0) + change_log.bound(map_name) - left
+            status.fewest_credits = left if status.fewest_credits is None else min(status.fewest_credits, left)
         status.unshipped += waiting
         status.fill = max(status.fill, waiting / change_log.capacity(map_name))
         status.positions += positioned

@@ -5,7 +5,9 @@
 member's address, UUID and version, the master, partitions owned and backed up; migration
 progress; every map with its entries, backup entries and memory; queues; and the change
 record's state per journaled map (un-shipped entries, fullest journal, oldest un-shipped
-change, journals with a pump position); and the units, pumps and writers that announce
+change, journals with a pump position, journal credits taken and the smallest budget
+left: a budget that stays low with nothing un-shipped is a leak the pump will restore,
+decision 0031); and the units, pumps and writers that announce
 themselves in the grid (grid_config/processes.py). Members answer about themselves through the
 member-side ``MemberStatus`` task (grid_config/member_status.py); a cluster without it
 (an older member jar) still gets members, owners and map sizes from the client.
@@ -99,8 +101,10 @@ class GridStatus:
                            f"+ {_size(v.backup_memory_bytes)} backup")
         out += [f"queue {name}: {size}" for name, size in sorted(self.queue_sizes.items())]
         for name, j in sorted(self.journals.items()):
+            credits = "" if j.credits_taken is None else (
+                f" credits-taken={j.credits_taken} fewest-credits-left={j.fewest_credits}/{j.credit_bound}")
             out.append(f"journal {name}: un-shipped={j.unshipped} fullest={j.fill:.0%} "
-                       f"oldest-un-shipped={j.oldest_changed_at or '-'} pump-positions={j.positions}")
+                       f"oldest-un-shipped={j.oldest_changed_at or '-'} pump-positions={j.positions}{credits}")
         out += status_lines(self.processes)
         if self.detail_missing:
             out.append(f"(members' own view unavailable: {self.detail_missing})")
@@ -198,7 +202,8 @@ async def _journals_and_processes(settings: CommonSettings) -> tuple[dict[str, A
     await grid.start()
     try:
         log = grid.change_log
-        return await journal_status(log, every_journal(log), oldest=True), await list_processes(grid)
+        return (await journal_status(log, every_journal(log), oldest=True, credits=True),
+                await list_processes(grid))
     finally:
         await grid.close()
 

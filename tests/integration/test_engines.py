@@ -220,3 +220,31 @@ def test_local_up_down_leaves_nothing_and_never_duplicates(tmp_path) -> None:
     assert taken.returncode == 1
     assert f"port 127.0.0.1:{ports[1]}" in taken.stderr and "already in use" in taken.stderr  # errors: stderr
     assert spacegrid("local", "status").stdout.startswith("nothing runs")
+
+
+def test_grid_status_shows_what_waits_in_the_journals_and_the_credits_taken(hazelcast_cluster, namespace) -> None:
+    """A write leaves one entry un-shipped and its credit taken (the writer's unspent lease
+    goes back when it closes): the operator sees both per journaled map."""
+    from grid_config.hazelcast_grid import HazelcastGrid
+    from grid_config.names import Names
+    from tests.integration.test_hazelcast_grid_contract import settings_for
+
+    names = Names(namespace=namespace)
+
+    async def write_once() -> int:
+        grid = HazelcastGrid(settings_for(hazelcast_cluster), names)
+        await grid.start()
+        try:
+            await grid.put(names.products, "1", {"id": "1", "version": 1})
+            return grid.change_log.bound(names.products)
+        finally:
+            await grid.close()
+
+    bound = asyncio.run(write_once())
+    env = {**hazelcast_cluster.settings_env, "SPACEGRID_NAMESPACE": namespace}
+    products = json.loads(_grid_status(env, "--json"))["journals"][names.products]
+    assert products["unshipped"] == 1 and products["positions"] == 0
+    assert products["credits_taken"] == 1 and products["fewest_credits"] == bound - 1
+    assert products["credit_bound"] == bound
+    assert (f"journal {names.products}: un-shipped=1" in (text := _grid_status(env))
+            and f"credits-taken=1 fewest-credits-left={bound - 1}/{bound}" in text), text
