@@ -18,8 +18,10 @@ short only because of other orders' holds (which may yet be released) is looked 
 before the answer is 409: a product sells out exactly unless the waits run out.
 
 **Cancelling.** The order's compare-and-set to ``cancelled`` (``restock`` "pending") is the
-commit point; then each line's stock is given back once (keyed by order id), the order
-records ``restock`` "done", and the give-back markers are dropped. The reaper finishes a
+commit point; then each line's stock is given back once (keyed by order id: a marker per
+order) and the order records ``restock`` "done"; the reaper drops the markers once they
+are older than the hold bound, so a concurrent give-back of the same order still finds
+them. The reaper finishes a
 cancellation whose unit died on the way, and *expires* a placed order left unpaid past its
 timeout the same way (the compare-and-set only moves a still-placed order: a payment that
 got there first stands).
@@ -211,16 +213,22 @@ class OrderSagas:
         return True
 
     async def restock(self, order: Mapping[str, Any], request_id: str) -> dict[str, Any]:
-        """Give a cancelled order's stock back once, record it, drop the markers."""
+        """Give a cancelled order's stock back once and record it.
+
+        The give-back markers stay: the reaper drops them once they are older than the hold
+        bound and the order no longer owes stock. Dropping them here let a concurrent
+        restock of the same order (both units' reapers expiring it in the same second, a
+        reaper and the user's cancel, a repeated cancel), which read "pending" before this
+        one finished, find no marker and give the stock back a second time.
+        """
         order_id = order["id"]
         lines = orders.lines_of(order)
-        given = await self._stock.give_back(order_id, lines, order["cancelled_at_ms"], request_id)
+        given = await self._stock.give_back(order_id, lines, now_ms(), request_id)
         problem = failure(given)
         if problem is not None:
             raise problem  # the order stays "pending": a retry or the reaper gives the rest back
         done = await idempotent(lambda: self._grid.update(self._orders, order_id, orders.restocked,
                                                           request_id=request_id))
-        await self._stock.forget(order_id, lines, request_id)
         return orders.public_order(done or order)
 
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from grid_config.entry_processors import StockHold
 from processing_unit.app import create_app
 from processing_unit.domain.orders import order_id_for
-from processing_unit.sagas import now_ms
+from processing_unit.sagas import OrderSagas, now_ms
 from tests.unit.processing_unit.conftest import Api, unit_settings
 from tests.unit.processing_unit.test_guarantees import order_body
 
@@ -103,7 +103,36 @@ async def test_reaper_finishes_a_cancellation_whose_unit_died(api: Api) -> None:
     assert (await api.grid.get(api.grid.names.orders, order["id"]))["restock"] == "done"
     again = await api.services.reaper.sweep()  # nothing twice
     assert again.restocked == 0 and (await product_entry(api, p["id"]))["stock"] == 5
+    # the give-back marker stays until it is older than the bound, then the reaper drops it
+    assert list((await product_entry(api, p["id"]))["returns"]) == [order["id"]]
+    await age_return_markers(api, p["id"])
+    assert (await api.services.reaper.sweep()).forgotten == 1
     assert not (await product_entry(api, p["id"])).get("returns")
+
+
+async def test_two_restocks_of_one_order_give_its_stock_back_once(api: Api) -> None:
+    """Both units' reapers expiring one unpaid order in the same second (or a reaper and the
+    user's cancel): the second restock read "pending" before the first finished. It must
+    find the first one's give-back marker and give nothing back again (decision 0032)."""
+    p = await api.product(stock=5)
+    u = await api.signup()
+    order = await (await api.client.post("/orders", json=order_body([(p["id"], 3)]), headers=u.headers)).json()
+    await api.services.stock.drain()
+    pending = await api.grid.update(api.grid.names.orders, order["id"],
+                                    lambda o: {**o, "status": "cancelled", "restock": "pending",
+                                               "cancelled_at_ms": now_ms(), "version": o["version"] + 1})
+    sagas = OrderSagas(api.grid, api.services.stock, 30)
+    await sagas.restock(pending, "first")
+    assert (await product_entry(api, p["id"]))["stock"] == 5
+    await sagas.restock(pending, "second")  # what it read was still "pending"
+    assert (await product_entry(api, p["id"]))["stock"] == 5
+    assert (await api.grid.get(api.grid.names.orders, order["id"]))["restock"] == "done"
+
+
+async def age_return_markers(api: Api, pid: str) -> None:
+    """Make a product's give-back markers look older than any bound."""
+    await api.grid.update(api.grid.names.products, pid, lambda e: {
+        **e, "returns": {oid: {**m, "at": OLD} for oid, m in e["returns"].items()}, "version": e["version"] + 1})
 
 
 async def test_public_order_hides_the_saga_fields(api: Api) -> None:
@@ -196,7 +225,6 @@ async def test_the_reaper_outlives_a_sweep_that_fails(api: Api, caplog: pytest.L
     import asyncio
 
     from processing_unit.reaper import Reaper
-    from processing_unit.sagas import OrderSagas
     from tests.support.eventually import eventually_async
 
     stock = api.services.stock
