@@ -126,13 +126,8 @@ class PumpRuntime(Service):
     async def reconcile(self) -> None:
         """Restore the leaked credits of the owned journals (data_pump/reconcile.py)."""
         if self.grid_ready.is_set():
-            owned = [j for shard in sorted(self.drainer.owned)
-                     for j in shard_partitions(self.grid.change_log, shard, SHARDS)]
-            try:
-                await self.reconciler.sweep(owned)
-            except GridError as e:
-                log.warning("credit reconciliation failed, next sweep in %.0fs: %s",
-                            self.settings.pump_reconcile_interval_s, e)
+            await self.reconciler.sweep([j for shard in sorted(self.drainer.owned)
+                                         for j in shard_partitions(self.grid.change_log, shard, SHARDS)])
 
     @property
     def ready(self) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import time
 
 from data_pump.reconcile import QUIET_S, CreditReconciler
@@ -16,7 +15,6 @@ from data_pump.shipping import every_journal, refresh_unshipped, ship_shard
 from data_pump.local_channel import LocalChannel
 from data_pump.metrics import PumpMetrics
 from data_pump.ownership import SHARDS, ShardDrainer
-from grid_config.errors import GridError
 from grid_config.ports import Grid
 
 
@@ -49,10 +47,7 @@ async def run_embedded(
         while not stop.is_set():
             await refresh_unshipped(log, metrics, drainer.owned, SHARDS)
             if time.monotonic() >= next_sweep:
-                try:
-                    await reconciler.sweep(every_journal(log))
-                except GridError as e:
-                    logging.getLogger("spacegrid.pump").warning("credit reconciliation failed: %s", e)
+                await reconciler.sweep(every_journal(log))
                 next_sweep = time.monotonic() + reconcile_interval_s
             try:
                 await asyncio.wait_for(stop.wait(), metrics_interval_s)

@@ -70,13 +70,18 @@ class CreditReconciler:
 
     async def sweep(self, journals: Iterable[Journal]) -> int:
         """One look at every journal of ``journals`` (those this pump ships); returns how
-        many credits came back. Journals not given are forgotten (their shard moved)."""
+        many credits came back. Journals not given are forgotten (their shard moved). A
+        grid that cannot answer is logged; the next sweep looks again."""
         wanted = list(journals)
         for gone in set(self._quiet) - set(wanted):
             del self._quiet[gone]
         if not wanted:
             return 0
-        positions = await self.change_log.positions(wanted)
+        try:
+            positions = await self.change_log.positions(wanted)
+        except GridError as e:
+            log.warning("credit reconciliation: cannot read the journals' positions: %s", e)
+            return 0
         results = await asyncio.gather(*(self._look(j, positions.get(j, 0)) for j in wanted), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         for r in failed:

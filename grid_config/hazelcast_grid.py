@@ -45,7 +45,7 @@ from grid_config.entry_processors import NO_CHANGE, StockAnswer, StockProcessor
 from grid_config.errors import BacklogFull, GridError, GridUnavailable, Indeterminate, WriteConflict
 from grid_config.events import stamped, unstamped
 from grid_config.hazelcast_asyncio import HazelcastConnection
-from grid_config.journal import credit_key, journal_of
+from grid_config.journal import credit_key
 from grid_config.member_status import EXECUTOR as STATUS_EXECUTOR, MemberStatusTask
 from grid_config.names import Names
 from grid_config.ports import Change, Grid, Page, Value, id_order
@@ -383,7 +383,7 @@ class HazelcastGrid(Grid):
 
     # ---- G7 journal credits (decision 0018) ----------------------------------------------
     def _bound(self, map_name: str) -> int:
-        return journal_of(map_name, self.names.namespace).bound
+        return self.change_log.bound(map_name)
 
     def _credit_key(self, map_name: str, key: str) -> str | None:
         """The credit entry a write of ``key`` draws on; None when it needs none."""

@@ -35,7 +35,7 @@ import aiohttp
 import pytest
 
 from data_pump.reconcile import CreditReconciler
-from data_pump.shipping import every_journal
+from data_pump.shipping import every_journal, journal_status
 from grid_config.hazelcast_grid import HazelcastGrid
 from grid_config.names import Names
 from grid_config.settings import CommonSettings, load
@@ -295,9 +295,9 @@ async def reconcile_leaked_credits(grid: HazelcastGrid) -> tuple[int, int]:
 
 
 async def leaked_credits(log: Any, journals: list[tuple[str, int]]) -> int:
-    """Credits taken and not given back, over ``journals`` (each entry's shortfall of its bound)."""
-    counts = await asyncio.gather(*(log.credits(m, p) for m, p in journals))
-    return sum(log.bound(m) - c.credits for (m, _), c in zip(journals, counts) if c is not None)
+    """Credits taken and not given back, over ``journals`` (what ``grid status`` shows)."""
+    statuses = await journal_status(log, journals, credits=True)
+    return sum(s.credits_taken or 0 for s in statuses.values())
 
 
 async def sagas_finished_and_stock_conserved(

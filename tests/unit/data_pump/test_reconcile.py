@@ -15,7 +15,7 @@ from data_pump.local_channel import LocalChannel
 from data_pump.metrics import PumpMetrics
 from data_pump.reconcile import CreditReconciler
 from data_pump.shipping import PartitionShipper
-from grid_config.errors import BacklogFull
+from grid_config.errors import BacklogFull, GridUnavailable
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
 from tests.support.eventually import eventually_async
@@ -146,3 +146,30 @@ async def test_the_embedded_pump_restores_leaked_credits_and_counts_them(grid):
     finally:
         stop.set()
         await asyncio.wait_for(pump, 10)
+
+
+class PositionsUnreadable:
+    """The in-process change log, except that the stored positions cannot be read."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def positions(self, journals):
+        raise GridUnavailable("positions map unavailable (test)")
+
+
+async def test_a_sweep_the_grid_cannot_answer_restores_nothing_and_the_next_one_works(grid, caplog):
+    clock = Clock()
+    journals = [(grid.names.products, 0)]
+    leak(grid, 2)
+    reconciler = CreditReconciler(grid.change_log, QUIET_S, clock=clock)
+    assert await reconciler.sweep(journals) == 0
+    clock.now += QUIET_S
+    reconciler.change_log = PositionsUnreadable(grid.change_log)
+    assert await reconciler.sweep(journals) == 0
+    assert "cannot read the journals' positions" in caplog.text
+    reconciler.change_log = grid.change_log
+    assert await reconciler.sweep(journals) == 2
