@@ -79,7 +79,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Protocol, Sequence, TypeVar
 
 import orjson
 from hazelcast.serialization.api import IdentifiedDataSerializable, ObjectDataInput, ObjectDataOutput
@@ -96,6 +96,10 @@ STOCK_SETTLE = 3
 # 4 CREDITS_TAKE, 5 CREDITS_GIVE: grid_config/credit_processors.py (never reuse an id)
 STOCK_RETURN = 6
 STOCK_FORGET = 7
+# 8 MEMBER_STATUS: a task run on every member (grid_config/member_status.py)
+STOCK_STEPS = 9
+#: steps in one :class:`StockSteps` at most (the Java side refuses more)
+MAX_STEPS = 1024
 
 Outcome = Literal["held", "short", "busy", "missing", "released", "settled", "absent", "returned", "forgot"]
 #: outcomes of steps that never change the entry (no journal entry: the grid returns the
@@ -328,6 +332,26 @@ def forget(value: Value | None, order_id: str, request_id: str,
     return new, StockAnswer("forgot", state.stock, done)
 
 
+def steps(value: Value | None, processors: "Sequence[StockProcessor]") -> tuple[Value | None, list[StockAnswer]]:
+    """Several steps on one entry, in order, as one change (:class:`StockSteps`): each step
+    runs on what the previous left and answers as it would alone; when any changed the
+    entry, the result is one stored change (``version`` + 1 over the entry as it was,
+    ``_meta`` of the last step that changed it). Every step is checked before any runs."""
+    if not processors or len(processors) > MAX_STEPS:
+        raise ValueError(f"stock steps: 1 to {MAX_STEPS} steps, got {len(processors)}")
+    for p in processors:
+        p.check()
+    current, changed, answers = value, False, []
+    for p in processors:
+        new, answer = p.apply(current)
+        answers.append(answer)
+        if new is not None:
+            current, changed = new, True
+    if not changed or value is None or current is None:
+        return None, answers
+    return {**current, "version": _State.of(value).version + 1}, answers
+
+
 # ---- for the reaper ---------------------------------------------------------------------------
 def _at(entry: Any, what: str) -> int:
     if not isinstance(entry, dict):
@@ -361,6 +385,20 @@ def stale_returns(value: Mapping[str, Any] | None, older_than_ms: int) -> list[s
 
 
 # ---- the wire side: what execute_on_key sends -------------------------------------------------
+A = TypeVar("A", covariant=True)
+
+
+class MemberStep(Protocol[A]):
+    """What ``Grid.execute`` runs: a :class:`StockProcessor` (answer :class:`StockAnswer`) or
+    :class:`StockSteps` (answer: a list of them)."""
+
+    def apply(self, value: Value | None) -> tuple[Value | None, A]: ...
+
+    def decode(self, raw: str | bytes) -> A: ...
+
+    def changed_nothing(self, answer: Any) -> bool: ...
+
+
 class MemberProcessor(IdentifiedDataSerializable):
     """Base of every processor of the member factory: ids, equality by fields, a readable repr.
 
@@ -404,6 +442,20 @@ class StockProcessor(MemberProcessor):
         """The in-process counterpart of the Java ``process``."""
         raise NotImplementedError
 
+    def check(self) -> None:
+        """Refuse bad arguments, as the Java ``check`` does before any entry is read."""
+        _check_common(self.order_id, self.attempt, self.request_id, self.changed_at)
+
+    @staticmethod
+    def decode(raw: str | bytes) -> StockAnswer:
+        """The answer from what the member returned."""
+        return StockAnswer.from_json(raw)
+
+    @staticmethod
+    def changed_nothing(answer: StockAnswer) -> bool:
+        """Whether the step certainly wrote nothing (no journal event: its credit goes back)."""
+        return answer.outcome in NO_CHANGE
+
     def write_data(self, out: ObjectDataOutput) -> None:
         out.write_string(self.order_id)
         out.write_string(self.attempt)
@@ -432,6 +484,10 @@ class _Quantified(StockProcessor):
         super().read_data(inp)
         self.qty = inp.read_long()
         self.now_ms = inp.read_long()
+
+    def check(self) -> None:
+        super().check()
+        _check_qty(self.qty, self.now_ms)
 
 
 class StockHold(_Quantified):
@@ -501,6 +557,43 @@ class StockForget(StockProcessor):
         return forget(value, self.order_id, self.request_id, self.changed_at)
 
 
+class StockSteps(MemberProcessor):
+    """``io.spacegrid.member.StockSteps``: see :func:`steps`. On the wire: the number of
+    steps, then each step's class id and its fields; the answer is a JSON array of the
+    steps' answers."""
+
+    CLASS_ID = STOCK_STEPS
+
+    def __init__(self, processors: "Sequence[StockProcessor]" = ()) -> None:
+        self.processors = list(processors)
+
+    def apply(self, value: Value | None) -> tuple[Value | None, list[StockAnswer]]:
+        return steps(value, self.processors)
+
+    @staticmethod
+    def decode(raw: str | bytes) -> list[StockAnswer]:
+        return [StockAnswer(outcome=d["outcome"], available=d.get("available"), qty=d.get("qty"))
+                for d in orjson.loads(raw)]
+
+    @staticmethod
+    def changed_nothing(answers: list[StockAnswer]) -> bool:
+        return all(a.outcome in NO_CHANGE for a in answers)
+
+    def write_data(self, out: ObjectDataOutput) -> None:
+        out.write_int(len(self.processors))
+        for p in self.processors:
+            out.write_int(p.CLASS_ID)
+            p.write_data(out)
+
+    def read_data(self, inp: ObjectDataInput) -> None:
+        classes = data_serializable_factories()[FACTORY_ID]
+        self.processors = []
+        for _ in range(inp.read_int()):
+            p = classes[inp.read_int()]()
+            p.read_data(inp)
+            self.processors.append(p)
+
+
 def data_serializable_factories() -> dict[int, dict[int, type[IdentifiedDataSerializable]]]:
     """The client option ``data_serializable_factories``; only needed to *read* these objects
     back (results are plain strings, so execute_on_key works without it). Covers every
@@ -509,5 +602,5 @@ def data_serializable_factories() -> dict[int, dict[int, type[IdentifiedDataSeri
     from grid_config.credit_processors import CreditsGive, CreditsTake  # imports this module
 
     classes: tuple[type[Any], ...] = (StockHold, StockRelease, StockSettle, CreditsTake, CreditsGive,
-                                      StockReturn, StockForget)
+                                      StockReturn, StockForget, StockSteps)
     return {FACTORY_ID: {c.CLASS_ID: c for c in classes}}

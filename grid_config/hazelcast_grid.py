@@ -41,14 +41,14 @@ from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 import orjson
 
 from grid_config.credit_processors import CreditAnswer, CreditsGive, CreditsTake
-from grid_config.entry_processors import NO_CHANGE, StockAnswer, StockProcessor
+from grid_config.entry_processors import MemberStep
 from grid_config.errors import BacklogFull, GridError, GridUnavailable, Indeterminate, WriteConflict
 from grid_config.events import stamped, unstamped
 from grid_config.hazelcast_asyncio import HazelcastConnection
 from grid_config.journal import credit_key
 from grid_config.member_status import EXECUTOR as STATUS_EXECUTOR, MemberStatusTask
 from grid_config.names import Names
-from grid_config.ports import Change, Grid, Page, Value, id_order
+from grid_config.ports import A, Change, Grid, Page, Value, id_order
 from grid_config.settings import CommonSettings
 
 #: synchronous backups of every map (hazelcast.yaml: backup-count 1)
@@ -353,10 +353,10 @@ class HazelcastGrid(Grid):
             await asyncio.sleep(random.uniform(0, 0.002 * (round_ + 1)))
         raise WriteConflict(f"{map_name}[{key}] kept changing under {UPDATE_ROUNDS} compare-and-sets")
 
-    async def execute(self, map_name: str, key: str, step: StockProcessor) -> StockAnswer:
+    async def execute(self, map_name: str, key: str, step: MemberStep[A]) -> A:
         await self._take_credit(map_name, key)
-        answer = StockAnswer.from_json(await self._aio.on_map(map_name, lambda m: m.execute_on_key(key, step)))
-        if answer.outcome in NO_CHANGE:
+        answer = step.decode(await self._aio.on_map(map_name, lambda m: m.execute_on_key(key, step)))
+        if step.changed_nothing(answer):
             await self._give_credit(map_name, key)
         return answer
 

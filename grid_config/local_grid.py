@@ -28,10 +28,10 @@ import orjson
 from grid_config.events import stamped, unstamped
 from grid_config.local_change_log import DEFAULT_CAPACITY, DEFAULT_PARTITIONS, LocalChangeLog
 from grid_config.names import Names
-from grid_config.ports import Change, Grid, Page, Value, below_all, id_order
+from grid_config.ports import A, Change, Grid, Page, Value, below_all, id_order
 
 if TYPE_CHECKING:
-    from grid_config.entry_processors import StockAnswer, StockProcessor
+    from grid_config.entry_processors import MemberStep
 
 #: Flake-style ids: milliseconds since this epoch (2018-01-01 UTC, like Hazelcast) << 22 | counter
 _EPOCH_MS = 1514764800000
@@ -212,7 +212,7 @@ class LocalGrid(Grid):
             self._store(map_name, key, data, old, None if old is None else old.expires_at)
             return _decode(data)
 
-    async def execute(self, map_name: str, key: str, step: "StockProcessor") -> "StockAnswer":
+    async def execute(self, map_name: str, key: str, step: "MemberStep[A]") -> A:
         with self._lock:
             old = self._live(map_name, key)
             new, answer = step.apply(None if old is None else orjson.loads(old.data))

@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Mapping, Sequence, TypeVar
 
 from grid_config.names import Names
 
+A = TypeVar("A")
+
 if TYPE_CHECKING:
     from grid_config.change_log import ChangeLog
-    from grid_config.entry_processors import StockAnswer, StockProcessor
+    from grid_config.entry_processors import MemberStep
 
 Value = dict[str, Any]
 #: ``update``'s change: the current value (None: absent) -> the new value (None: write nothing)
@@ -125,8 +127,9 @@ class Grid(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def execute(self, map_name: str, key: str, step: "StockProcessor") -> "StockAnswer":
-        """Run one entry processor on ``key`` where the entry lives (one round trip, atomic).
+    async def execute(self, map_name: str, key: str, step: "MemberStep[A]") -> A:
+        """Run one entry processor on ``key`` where the entry lives (one round trip, atomic):
+        a stock step, or several as one change (``StockSteps``).
 
         On Hazelcast the member runs the Java class with the step's ids; in-process,
         ``step.apply``. The step stamps what it changes itself (it carries the request id

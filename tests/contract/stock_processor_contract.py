@@ -12,6 +12,8 @@ import asyncio
 import random
 from typing import Any, Protocol
 
+import pytest
+
 from grid_config.entry_processors import (
     StockAnswer,
     StockForget,
@@ -20,6 +22,7 @@ from grid_config.entry_processors import (
     StockRelease,
     StockReturn,
     StockSettle,
+    StockSteps,
 )
 
 Value = dict[str, Any]
@@ -37,6 +40,8 @@ class StockSpace(Protocol):
     async def get(self, product_id: str) -> Value | None: ...
 
     async def run(self, product_id: str, processor: StockProcessor) -> StockAnswer: ...
+
+    async def run_steps(self, product_id: str, steps: StockSteps) -> list[StockAnswer]: ...
 
 
 def held_total(value: Value) -> int:
@@ -91,6 +96,53 @@ class StockProcessorContract:
                 == StockAnswer("held", available=0, qty=2))
         assert await space.run(PID, StockHold("o-3", "a1", 1, NOW, "r-3", T0)) == StockAnswer("short", available=0)
         assert (await space.get(PID))["stock"] == 0  # type: ignore[index]
+
+    # ---- several steps as one change (StockSteps) -----------------------------------------
+    async def test_steps_run_in_order_and_store_one_change(self, space: StockSpace) -> None:
+        """Settles carried by the next hold: each step answers as alone, one version, the
+        last changing step's _meta."""
+        await space.seed(PID, {"stock": 10, "version": 1})
+        await space.run(PID, StockHold("o-1", "a1", 1, NOW, "r-1", T0))
+        await space.run(PID, StockHold("o-2", "a2", 2, NOW, "r-2", T0))
+        answers = await space.run_steps(PID, StockSteps([
+            StockSettle("o-1", "a1", "s-1", T0), StockSettle("o-2", "a2", "s-2", T0),
+            StockHold("o-3", "a3", 3, NOW + 5, "r-3", T1), StockSettle("o-9", "a9", "s-9", T1)]))
+        assert answers == [StockAnswer("settled", available=7, qty=1), StockAnswer("settled", available=7, qty=2),
+                           StockAnswer("held", available=4, qty=3), StockAnswer("absent", available=4)]
+        assert await space.get(PID) == {"stock": 4, "version": 4, "holds": {"o-3": {"qty": 3, "at": NOW + 5, "by": "a3"}},
+                                        "_meta": meta("r-3", T1)}
+
+    async def test_steps_see_what_the_earlier_ones_did(self, space: StockSpace) -> None:
+        await space.seed(PID, {"stock": 2, "version": 1})
+        answers = await space.run_steps(PID, StockSteps([
+            StockHold("o-1", "a1", 2, NOW, "r-1", T0), StockHold("o-2", "a2", 1, NOW, "r-2", T0),
+            StockRelease("o-1", "a1", "r-3", T0), StockHold("o-2", "a2", 1, NOW, "r-4", T0),
+            StockHold("o-2", "a2", 1, NOW, "r-5", T1)]))
+        assert [a.outcome for a in answers] == ["held", "short", "released", "held", "held"]
+        assert await space.get(PID) == {"stock": 1, "version": 2, "holds": {"o-2": {"qty": 1, "at": NOW, "by": "a2"}},
+                                        "_meta": meta("r-4", T0)}
+
+    async def test_steps_that_change_nothing_write_nothing(self, space: StockSpace) -> None:
+        await space.seed(PID, {"stock": 1, "version": 7})
+        answers = await space.run_steps(PID, StockSteps([
+            StockSettle("o-1", "a1", "s-1", T0), StockHold("o-2", "a2", 5, NOW, "r-2", T0)]))
+        assert answers == [StockAnswer("absent", available=1), StockAnswer("short", available=1)]
+        assert await space.get(PID) == {"stock": 1, "version": 7}
+        missing = await space.run_steps("999", StockSteps([
+            StockSettle("o-1", "a1", "s-1", T0), StockHold("o-2", "a2", 1, NOW, "r-2", T0)]))
+        assert missing == [StockAnswer("absent"), StockAnswer("missing")]
+        assert await space.get("999") is None
+
+    async def test_a_bad_step_refuses_every_step(self, space: StockSpace) -> None:
+        await space.seed(PID, {"stock": 5, "version": 1})
+        await space.run(PID, StockHold("o-1", "a1", 1, NOW, "r-1", T0))
+        before = await space.get(PID)
+        with pytest.raises(Exception, match="qty"):
+            await space.run_steps(PID, StockSteps([StockSettle("o-1", "a1", "s-1", T0),
+                                                   StockHold("o-2", "a2", 0, NOW, "r-2", T0)]))
+        with pytest.raises(Exception, match="step"):
+            await space.run_steps(PID, StockSteps([]))
+        assert await space.get(PID) == before
 
     # ---- release and settle ----------------------------------------------------------------
     async def test_release_returns_the_stock_exactly_once(self, space: StockSpace) -> None:

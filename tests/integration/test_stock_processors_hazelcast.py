@@ -17,6 +17,7 @@ from grid_config.entry_processors import (
     StockRelease,
     StockReturn,
     StockSettle,
+    StockSteps,
     hold,
     return_stock,
 )
@@ -63,6 +64,9 @@ class MapSpace:
 
     async def run(self, product_id: str, processor: StockProcessor) -> StockAnswer:
         return StockAnswer.from_json(await self.run_raw(product_id, processor))
+
+    async def run_steps(self, product_id: str, steps: StockSteps) -> list[StockAnswer]:
+        return StockSteps.decode(await self.map.execute_on_key(product_id, steps))
 
 
 @pytest.fixture
@@ -185,6 +189,10 @@ async def test_backups_hold_every_change_after_a_member_dies(engine_factory: Any
             for step in steps:
                 value = step.apply(value)[0] or value
                 await space.run(k, step)
+            for several in (StockSteps([StockHold("f", "x", 1, NOW, "r16", T0), StockSettle("a", "x", "r17", T1)]),
+                            StockSteps([StockSettle("a", "x", "r18", T1), StockHold("g", "x", 9, NOW, "r19", T1)])):
+                value = several.apply(value)[0] or value  # a change, then steps that change nothing
+                await space.run_steps(k, several)
             expected[k] = value  # type: ignore[assignment]
         assert {k: await space.get(k) for k in keys} == expected
         stack.cluster.kill(stack.cluster.members()[-1])

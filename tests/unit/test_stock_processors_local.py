@@ -19,6 +19,7 @@ from grid_config.entry_processors import (
     StockRelease,
     StockReturn,
     StockSettle,
+    StockSteps,
     data_serializable_factories,
     forget,
     hold,
@@ -57,6 +58,14 @@ class DictSpace:
         if new is not None:
             self.data[product_id] = orjson.dumps(new, option=orjson.OPT_SORT_KEYS)
         return StockAnswer.from_json(answer.to_json())  # what the wire would carry
+
+    async def run_steps(self, product_id: str, steps: StockSteps) -> list[StockAnswer]:
+        await asyncio.sleep(0)
+        raw = self.data.get(product_id)
+        new, answers = steps.apply(None if raw is None else orjson.loads(raw))
+        if new is not None:
+            self.data[product_id] = orjson.dumps(new, option=orjson.OPT_SORT_KEYS)
+        return StockSteps.decode(b"[" + b",".join(a.to_json().encode() for a in answers) + b"]")
 
 
 class TestPureStockProcessors(StockProcessorContract):

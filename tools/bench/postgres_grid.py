@@ -40,12 +40,12 @@ import orjson
 from grid_config.errors import GridError, GridUnavailable, WriteConflict
 from grid_config.names import Names
 from grid_config.events import unstamped
-from grid_config.ports import Change, Grid, Page, Value
+from grid_config.ports import A, Change, Grid, Page, Value
 
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from grid_config.entry_processors import StockAnswer, StockProcessor
+    from grid_config.entry_processors import MemberStep
 
 LIVE = "(expires_at IS NULL OR expires_at > now())"
 
@@ -320,8 +320,8 @@ class PostgresGrid(Grid):
 
         return await self.in_transaction(work)
 
-    async def execute(self, map_name: str, key: str, step: "StockProcessor") -> "StockAnswer":
-        def work(cur: Any) -> "StockAnswer":
+    async def execute(self, map_name: str, key: str, step: "MemberStep[A]") -> A:
+        def work(cur: Any) -> A:
             new, answer = step.apply(self._locked(cur, map_name, key))
             if new is not None:
                 self._write(cur, map_name, key, unstamped(new))

@@ -21,6 +21,7 @@ public final class MemberFactory implements DataSerializableFactory {
     public static final int STOCK_FORGET = 7;
     /** a task, not an entry processor: run on every member by `spacegrid grid status` */
     public static final int MEMBER_STATUS = 8;
+    public static final int STOCK_STEPS = 9;
 
     @Override
     public IdentifiedDataSerializable create(int classId) {
@@ -33,6 +34,7 @@ public final class MemberFactory implements DataSerializableFactory {
             case STOCK_RETURN -> new StockReturn();
             case STOCK_FORGET -> new StockForget();
             case MEMBER_STATUS -> new MemberStatus();
+            case STOCK_STEPS -> new StockSteps();
             default -> null; // Hazelcast reports an unknown class id itself
         };
     }

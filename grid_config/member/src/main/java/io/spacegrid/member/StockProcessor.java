@@ -89,6 +89,23 @@ abstract class StockProcessor implements EntryProcessor<Object, Object, String>,
 
     @Override
     public final String process(Map.Entry<Object, Object> entry) {
+        check();
+        Object value = entry.getValue();
+        processed = true;
+        if (value == null) {
+            return missing();
+        }
+        StockState state = StockState.of(value);
+        Step step = apply(state);
+        if (step.changed()) {
+            entry.setValue(state.changed(requestId, changedAt));
+            changed = true;
+        }
+        return step.answer();
+    }
+
+    /** Refuses bad arguments (the common fields, then {@link #validate}) before any entry is read. */
+    final void check() {
         if (orderId == null || orderId.isEmpty()) {
             throw new IllegalArgumentException("order id must be a non-empty string");
         }
@@ -102,18 +119,6 @@ abstract class StockProcessor implements EntryProcessor<Object, Object, String>,
             throw new IllegalArgumentException("changed_at must be ISO-8601 UTC with milliseconds, got " + changedAt);
         }
         validate();
-        Object value = entry.getValue();
-        processed = true;
-        if (value == null) {
-            return missing();
-        }
-        StockState state = StockState.of(value);
-        Step step = apply(state);
-        if (step.changed()) {
-            entry.setValue(state.changed(requestId, changedAt));
-            changed = true;
-        }
-        return step.answer();
     }
 
     /**
