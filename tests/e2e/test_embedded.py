@@ -63,8 +63,9 @@ def test_orders_reach_sqlite_and_survive_a_restart(tmp_path: Path) -> None:
 
         # within a few write intervals the database holds every acknowledged change
         def persisted() -> None:
-            # two orders, each line held (a version) then settled (another)
-            assert _rows(db, "SELECT stock, version FROM products") == [(2, 5)]
+            # two orders, each line held (a version) then settled (another, or carried by
+            # the next order's hold: decision 0033)
+            assert _rows(db, "SELECT stock, version FROM products") in ([(2, 4)], [(2, 5)])
             assert sorted(_rows(db, "SELECT id, status FROM orders")) == sorted(
                 [(orders[0]["id"], "paid"), (orders[1]["id"], "placed")]
             )

@@ -26,6 +26,7 @@ from grid_config.entry_processors import (
     STOCK_RELEASE,
     STOCK_RETURN,
     STOCK_SETTLE,
+    STOCK_STEPS,
     data_serializable_factories,
 )
 from tests.contract.credit_processor_contract import CreditProcessorContract
@@ -113,11 +114,11 @@ def test_class_ids_match_the_java_factory() -> None:
     assert java_ids == {"FACTORY_ID": FACTORY_ID, "STOCK_HOLD": STOCK_HOLD, "STOCK_RELEASE": STOCK_RELEASE,
                         "STOCK_SETTLE": STOCK_SETTLE, "CREDITS_TAKE": CREDITS_TAKE, "CREDITS_GIVE": CREDITS_GIVE,
                         "STOCK_RETURN": STOCK_RETURN, "STOCK_FORGET": STOCK_FORGET,
-                        "MEMBER_STATUS": MEMBER_STATUS_CLASS_ID}
+                        "MEMBER_STATUS": MEMBER_STATUS_CLASS_ID, "STOCK_STEPS": STOCK_STEPS}
     factories = data_serializable_factories()[FACTORY_ID]
     assert {i: c.__name__ for i, c in factories.items()} == {
         1: "StockHold", 2: "StockRelease", 3: "StockSettle", 4: "CreditsTake", 5: "CreditsGive",
-        6: "StockReturn", 7: "StockForget"}
+        6: "StockReturn", 7: "StockForget", 9: "StockSteps"}
 
 
 @pytest.mark.parametrize("processor", [CreditsTake(3, 128), CreditsGive(2**62, 64)])

@@ -186,8 +186,9 @@ def test_answers_are_canonical_json() -> None:
 @pytest.mark.parametrize("processor", [
     StockHold("o-é\"1", "att-é", 3, NOW, "req-1", T0), StockRelease("o-2", "a", "r", T0),
     StockSettle("o-3", "", "", T0), StockReturn("o-4", 2**40, -5, "r😀", T0), StockForget("o-5", "r", T0),
+    StockSteps([StockSettle("o-3", "a", "r", T0), StockHold("o-6", "b", 1, NOW, "r2", T0)]),
 ])
-def test_processors_survive_the_client_serializer(processor: StockProcessor) -> None:
+def test_processors_survive_the_client_serializer(processor: StockProcessor | StockSteps) -> None:
     """Same ids and field order on write and read (the Java side reads the same order)."""
     from hazelcast.config import Config
     from hazelcast.serialization.service import SerializationServiceV1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.eventually import eventually_async
 from tests.unit.processing_unit.conftest import Api
 
 pytestmark = pytest.mark.unit
@@ -41,6 +42,51 @@ async def test_place_multi_line_order(api: Api) -> None:
          ("products", a["id"], 2, 4, True), ("products", a["id"], 3, 4, False),
          ("products", b["id"], 2, 1, True), ("products", b["id"], 3, 1, False)]
     )
+
+
+async def test_a_settle_rides_on_the_next_hold_of_its_product(api: Api) -> None:
+    """Decision 0033: a committed order's settle waits for the next hold this unit sends to
+    the product and goes in the same call; one record then holds the new order and no longer
+    the settled one."""
+    a = await api.product(stock=10)
+    u = await api.signup()
+    await api.drain_changes()
+    first = await (await place(api, u.headers, [(a["id"], 1)])).json()
+    second = await (await place(api, u.headers, [(a["id"], 2)])).json()
+    events = [e for e in await api.drain_changes() if e.kind == "products"]
+    assert [(e.version, e.state["stock"], sorted(e.state.get("holds") or {})) for e in events] == [
+        (2, 9, [first["id"]]),  # the first hold
+        (3, 7, [second["id"]]),  # the first settled and the second held, one change
+        (4, 7, []),  # the second settled (drained: alone)
+    ]
+
+
+async def test_a_settle_goes_alone_when_no_hold_comes(api: Api) -> None:
+    a = await api.product(stock=10)
+    u = await api.signup()
+    assert (await place(api, u.headers, [(a["id"], 1)])).status == 201
+    products = api.grid.names.products
+
+    async def settled() -> None:
+        stored = await api.grid.get(products, a["id"])
+        assert stored["stock"] == 9 and "holds" not in stored
+
+    await eventually_async(settled, timeout=5, interval=0.05)  # SETTLE_DELAY_S after the order
+
+
+async def test_settles_past_the_waiting_bound_are_left_to_the_reaper(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from processing_unit import stock
+
+    monkeypatch.setattr(stock, "SETTLE_DELAY_S", 60.0)
+    monkeypatch.setattr(stock, "MAX_WAITING", 2)
+    a, b, c = [await api.product(stock=10) for _ in range(3)]
+    u = await api.signup()
+    orders = [await (await place(api, u.headers, [(p["id"], 1)])).json() for p in (a, b, c)]
+    await api.services.stock.drain()
+    held = {p["id"]: sorted((await api.grid.get(api.grid.names.products, p["id"])).get("holds") or {})
+            for p in (a, b, c)}
+    assert held == {a["id"]: [], b["id"]: [], c["id"]: [orders[2]["id"]]}  # the reaper's, past its bound
 
 
 async def test_insufficient_stock_409_reserves_nothing(api: Api) -> None:
