@@ -51,7 +51,8 @@ its own fields. A missing entry is never created: "missing" for hold and return,
   same ``attempt``, "held" with its qty (a retry gets the first answer); by another
   attempt, "busy" with available; nothing changes either way. Else available < qty:
   "short" with available, nothing changes. Else available -= qty, ``holds[order_id] =
-  {"at": now_ms, "qty": qty, "by": attempt}``, "held".
+  {"at": now_ms, "qty": qty, "by": attempt}``, "held". A "held" answer also carries the
+  entry's ``price_cents`` (an integer >= 0, else left out): the price the line sells at.
 * ``release(order_id, attempt)``: the hold of ``order_id`` taken by ``attempt`` is removed
   and given back (available += qty), "released" with its qty; otherwise "absent".
 * ``settle(order_id, attempt)``: the hold of ``order_id`` taken by ``attempt`` is removed,
@@ -124,18 +125,24 @@ class StockAnswer:
     outcome: Outcome
     available: int | None = None
     qty: int | None = None
+    #: "held" only: the product's price, read in the same step that took the stock
+    price_cents: int | None = None
 
     def to_json(self) -> str:
         """The canonical JSON the Java processors return (absent fields left out)."""
-        doc = {k: v for k, v in (("available", self.available), ("outcome", self.outcome), ("qty", self.qty))
-               if v is not None}
+        doc = {k: v for k, v in (("available", self.available), ("outcome", self.outcome), ("qty", self.qty),
+                                 ("price_cents", self.price_cents)) if v is not None}
         return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "StockAnswer":
         """Decode a processor's result (as ``execute_on_key`` returns it)."""
-        doc = orjson.loads(text)
-        return cls(outcome=doc["outcome"], available=doc.get("available"), qty=doc.get("qty"))
+        return cls.from_doc(orjson.loads(text))
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> "StockAnswer":
+        return cls(outcome=doc["outcome"], available=doc.get("available"), qty=doc.get("qty"),
+                   price_cents=doc.get("price_cents"))
 
 
 # ---- the semantics, in-process --------------------------------------------------------------
@@ -257,16 +264,19 @@ def hold(value: Value | None, order_id: str, attempt: str, qty: int, now_ms: int
         return None, StockAnswer("missing")
     state = _State.of(value)
     existing = state.hold(order_id)
+    price = value.get("price_cents")
+    if isinstance(price, bool) or not isinstance(price, int) or price < 0:
+        price = None
     if existing is not None:
         held, by = existing
         if by == attempt:
-            return None, StockAnswer("held", state.stock, held)
+            return None, StockAnswer("held", state.stock, held, price)
         return None, StockAnswer("busy", state.stock)
     if state.stock < qty:
         return None, StockAnswer("short", state.stock)
     holds = {**state.holds, order_id: {"at": now_ms, "by": attempt, "qty": qty}}
     new = _changed(value, state, state.stock - qty, holds, state.returns, request_id, changed_at)
-    return new, StockAnswer("held", state.stock - qty, qty)
+    return new, StockAnswer("held", state.stock - qty, qty, price)
 
 
 def release(value: Value | None, order_id: str, attempt: str, request_id: str,
@@ -572,8 +582,7 @@ class StockSteps(MemberProcessor):
 
     @staticmethod
     def decode(raw: str | bytes) -> list[StockAnswer]:
-        return [StockAnswer(outcome=d["outcome"], available=d.get("available"), qty=d.get("qty"))
-                for d in orjson.loads(raw)]
+        return [StockAnswer.from_doc(d) for d in orjson.loads(raw)]
 
     @staticmethod
     def changed_nothing(answers: list[StockAnswer]) -> bool:

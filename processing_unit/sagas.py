@@ -108,9 +108,12 @@ class OrderSagas:
             first = await self._grid.get(self._orders, order_id)
             if first is not None:
                 return Placed(orders.replayed(first, fingerprint), replayed=True)
-        # the cap and the first read of the products in one round trip's time
-        _, products = await asyncio.gather(self.refuse_past_open_limit(user_id),
-                                           self._grid.get_many(self._products, list(dict(lines))))
+        products: Mapping[str, Mapping[str, Any]] | None = None
+        if len(lines) > 1:  # the cap and the first read of the products in one round trip's time
+            _, products = await asyncio.gather(self.refuse_past_open_limit(user_id),
+                                               self._grid.get_many(self._products, list(dict(lines))))
+        else:
+            await self.refuse_past_open_limit(user_id)
         held = await self._hold_every_line(order_id, lines, request_id, products)
         attempt, started = held.attempt, held.at_ms
         if now_ms() - started > self._bound_ms // 2:
@@ -153,13 +156,16 @@ class OrderSagas:
         return await self._grid.new_id()
 
     async def _hold_every_line(self, order_id: str, lines: Sequence[tuple[str, int]], request_id: str,
-                               products: Mapping[str, Mapping[str, Any]]) -> _Held:
+                               products: Mapping[str, Mapping[str, Any]] | None) -> _Held:
         """Hold every line for a new attempt, or raise why not (nothing of this attempt held).
 
-        ``products``: the lines' products as just read. An unknown product (422) or a line
-        short even counting other orders' holds (409) changes nothing. A line short only
-        because of holds is read again until those holds settle or go, holding again at most
-        :data:`HOLD_TRIES` times.
+        ``products``: the lines' products as just read, or None when nothing was read: a
+        one-line order holds at once, since its hold answers what a read would (no such
+        product, short, the price) and a refused hold changes nothing. Several lines are
+        read first, so that an unknown product (422) or a line short even counting other
+        orders' holds (409) changes nothing, not even a hold and release of another line.
+        A line short only because of holds is read again until those holds settle or go,
+        holding again at most :data:`HOLD_TRIES` times.
         """
         wanted = dict(lines)
         give_up_at = now_ms() + min(WAIT_FOR_HOLDS_MS, self._bound_ms // 3)
@@ -168,7 +174,7 @@ class OrderSagas:
             attempt, started = secrets.token_hex(8), now_ms()
             if round_:  # read again: bad input (an unknown product) and a shortage change nothing
                 products = await self._grid.get_many(self._products, list(wanted))
-            refused = _precheck(products, lines)
+            refused = None if products is None else _precheck(products, lines)
             if isinstance(refused, _WaitForHolds):
                 refused = refused.short  # short for now: other orders hold the rest
             elif refused is not None:
@@ -178,17 +184,28 @@ class OrderSagas:
                 holds = await self._stock.hold(order_id, attempt, wanted, started, request_id)
                 held = [pid for pid, a in holds.items() if isinstance(a, StockAnswer) and a.outcome == "held"]
                 if len(held) == len(wanted):
-                    prices = {pid: p["price_cents"] for pid, p in products.items()}
-                    return _Held(attempt, started, held, prices)
+                    return _Held(attempt, started, held, await self._prices(holds, products))
                 await self._stock.release(order_id, attempt, held, request_id)
                 refused = _refusal(holds, lines)
                 if not isinstance(refused, InsufficientStock) or tries >= HOLD_TRIES:
                     raise refused
+                if products is None:
+                    continue  # nothing read yet: whether holds may free the stock, a read says
             if now_ms() >= give_up_at:
                 raise refused
             # other orders' holds may yet be released: look again shortly (a read, no write)
             await asyncio.sleep(random.uniform(0.005, 0.02) * min(round_ + 1, 5))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _prices(self, holds: Mapping[str, StockAnswer | Exception],
+                      products: Mapping[str, Mapping[str, Any]] | None) -> dict[str, int]:
+        """Each line's price: the one its hold answered (read with the stock it took), else
+        the product as read (an entry whose price is not an integer answers none)."""
+        prices = {pid: a.price_cents for pid, a in holds.items() if isinstance(a, StockAnswer)}
+        if any(p is None for p in prices.values()) and products is None:
+            products = await self._grid.get_many(self._products, list(prices))
+        return {pid: p if p is not None else products[pid]["price_cents"]  # type: ignore[index]
+                for pid, p in prices.items()}
 
     async def cancel(self, order_id: str, user: Mapping[str, Any], request_id: str) -> dict[str, Any]:
         """The compare-and-set to cancelled, then the stock back (see the module docstring)."""

@@ -69,6 +69,21 @@ class StockProcessorContract:
         assert await space.get(PID) == {"stock": 7, "version": 2, "holds": {"o-1": {"qty": 3, "at": NOW, "by": "a1"}},
                                         "_meta": meta("r-1")}
 
+    async def test_held_answers_carry_the_price(self, space: StockSpace) -> None:
+        """The price the line sells at comes with the hold (a placement reads nothing first);
+        a price that is not an integer >= 0 is left out."""
+        await space.seed(PID, {"stock": 3, "version": 1, "price_cents": 250})
+        assert (await space.run(PID, StockHold("o-1", "a1", 1, NOW, "r-1", T0))
+                == StockAnswer("held", available=2, qty=1, price_cents=250))
+        assert (await space.run(PID, StockHold("o-1", "a1", 1, NOW, "r-2", T0))  # a repeat
+                == StockAnswer("held", available=2, qty=1, price_cents=250))
+        assert await space.run(PID, StockHold("o-2", "a1", 5, NOW, "r-3", T0)) == StockAnswer("short", available=2)
+        assert await space.run(PID, StockHold("o-1", "a2", 1, NOW, "r-4", T0)) == StockAnswer("busy", available=2)
+        for i, odd in enumerate((12.5, -1, "250", None)):
+            pid = f"{PID}{i}"
+            await space.seed(pid, {"stock": 3, "version": 1, "price_cents": odd})
+            assert await space.run(pid, StockHold("o-1", "a1", 1, NOW, "r-1", T0)) == StockAnswer("held", 2, 1), odd
+
     async def test_second_hold_by_the_same_attempt_changes_nothing(self, space: StockSpace) -> None:
         await space.seed(PID, {"stock": 10, "version": 1})
         first = await space.run(PID, StockHold("o-1", "a1", 3, NOW, "r-1", T0))

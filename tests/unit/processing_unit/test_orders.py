@@ -109,6 +109,23 @@ async def test_unknown_product_422_changes_nothing(api: Api) -> None:
     assert await api.snapshot() == before
 
 
+async def test_a_one_line_order_is_refused_by_its_hold_and_changes_nothing(api: Api) -> None:
+    """One line: no read first (the hold answers what a read would), still 422/409 with
+    nothing changed, and the price is the one the hold read."""
+    a = await api.product(stock=2, price=700)
+    u = await api.signup()
+    before = await api.snapshot()
+    r = await place(api, u.headers, [("999999", 1)])
+    assert r.status == 422
+    assert (await r.json())["errors"] == [{"field": "lines[0].product_id", "message": "no such product"}]
+    r = await place(api, u.headers, [(a["id"], 3)])
+    assert r.status == 409
+    assert (await r.json())["errors"] == [{"field": f"product {a['id']}", "message": "2 left, 3 wanted"}]
+    assert await api.snapshot() == before
+    r = await place(api, u.headers, [(a["id"], 2)])
+    assert r.status == 201 and (await r.json())["total_cents"] == 1400
+
+
 async def test_lifecycle_pay_ship_and_wrong_states(api: Api) -> None:
     a = await api.product(stock=5, price=300)
     u = await api.signup()

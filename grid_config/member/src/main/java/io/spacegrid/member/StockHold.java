@@ -13,6 +13,8 @@ package io.spacegrid.member;
  *       "qty": qty}}, "held";</li>
  *   <li>no entry: "missing" (nothing is created).</li>
  * </ul>
+ * A "held" answer also carries the entry's {@code price_cents} (when it has an integer one):
+ * the price the line sells at, read in the same step that took the stock.
  */
 public final class StockHold extends StockProcessor.Quantified {
 
@@ -30,7 +32,7 @@ public final class StockHold extends StockProcessor.Quantified {
         StockState.Hold existing = s.hold(orderId);
         if (existing != null) {
             if (existing.by().equals(attempt)) {
-                return new Step(answer("held", s.stock, existing.qty()), false);
+                return new Step(held(s.stock, existing.qty(), s.priceCents()), false);
             }
             return new Step(answer("busy", s.stock, NONE), false);
         }
@@ -39,7 +41,7 @@ public final class StockHold extends StockProcessor.Quantified {
         }
         s.stock -= qty;
         s.addHold(orderId, attempt, qty, nowMs);
-        return new Step(answer("held", s.stock, qty), true);
+        return new Step(held(s.stock, qty, s.priceCents()), true);
     }
 
     @Override

@@ -160,6 +160,19 @@ abstract class StockProcessor implements EntryProcessor<Object, Object, String>,
 
     /** {"available": a, "outcome": o, "qty": q}; a or q left out when negative. */
     static String answer(String outcome, long available, long qty) {
+        return CanonicalJson.write(answerObject(outcome, available, qty));
+    }
+
+    /** "held", with {@code price_cents} too (left out when negative). */
+    static String held(long available, long qty, long priceCents) {
+        JsonObject o = answerObject("held", available, qty);
+        if (priceCents >= 0) {
+            o.add("price_cents", priceCents);
+        }
+        return CanonicalJson.write(o);
+    }
+
+    private static JsonObject answerObject(String outcome, long available, long qty) {
         JsonObject o = new JsonObject();
         if (available >= 0) {
             o.add("available", available);
@@ -168,7 +181,7 @@ abstract class StockProcessor implements EntryProcessor<Object, Object, String>,
         if (qty >= 0) {
             o.add("qty", qty);
         }
-        return CanonicalJson.write(o);
+        return o;
     }
 
     static final long NONE = -1;

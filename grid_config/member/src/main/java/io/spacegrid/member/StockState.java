@@ -23,6 +23,7 @@ import com.hazelcast.internal.json.JsonValue;
 final class StockState {
 
     static final String STOCK = "stock";
+    static final String PRICE_CENTS = "price_cents";
     static final String VERSION = "version";
     static final String HOLDS = "holds";
     static final String RETURNS = "returns";
@@ -56,6 +57,20 @@ final class StockState {
             throw new IllegalStateException("stock entry is not a HazelcastJsonValue: " + value.getClass().getName());
         }
         return new StockState(CanonicalJson.parseObject(json.getValue()));
+    }
+
+    /** The entry's {@code price_cents} when it is an integer, else -1 (the hold's answer
+     * carries it, so a placement needs no read of the product first). */
+    long priceCents() {
+        JsonValue v = doc.get(PRICE_CENTS);
+        if (v == null || !v.isNumber()) {
+            return -1;
+        }
+        try {
+            return v.asLong();
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     /** The hold for {@code orderId}, or null when there is none. */
