@@ -162,3 +162,20 @@ def test_a_refused_setting_never_prints_a_secret_value() -> None:
     with pytest.raises(SystemExit) as e:
         load_unit_settings(token_secret=TEST_SECRET, bootstrap_admin="admin@example.com:short7")
     assert "SPACEGRID_BOOTSTRAP_ADMIN" in str(e.value) and "short7" not in str(e.value)
+
+
+def test_a_remembered_token_still_expires_and_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from processing_unit import tokens as tokens_module
+    from processing_unit.errors import Unauthorized
+    from processing_unit.tokens import Tokens
+
+    monkeypatch.setattr(tokens_module, "VERIFIED_MEMO", 3)
+    t = Tokens(TEST_SECRET, ttl_s=60)
+    issued = [t.issue(str(i))[0] for i in range(5)]
+    assert [t.verify(token) for token in issued] == ["0", "1", "2", "3", "4"]
+    assert len(t._verified) == 3  # the oldest forgotten
+    assert [t.verify(token) for token in issued] == ["0", "1", "2", "3", "4"]  # forgotten ones checked again
+    later = time.time() + 61
+    monkeypatch.setattr(tokens_module.time, "time", lambda: later)
+    with pytest.raises(Unauthorized, match="expired|lifetime"):
+        t.verify(issued[4])  # remembered, but past its expiry: checked again and refused
