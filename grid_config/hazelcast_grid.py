@@ -40,6 +40,7 @@ from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
 import orjson
 
+from grid_config.credit_gives import CreditGives
 from grid_config.credit_processors import CreditAnswer, CreditsGive, CreditsTake
 from grid_config.entry_processors import MemberStep
 from grid_config.errors import BacklogFull, GridError, GridUnavailable, Indeterminate, WriteConflict
@@ -181,6 +182,7 @@ class HazelcastGrid(Grid):
         self._ids: Any = None
         self._leases: dict[str, _Lease] = {}
         self._keeper: asyncio.Task[None] | None = None
+        self._gives = CreditGives(self._send_gives)
         #: the change-log port over the entity maps' event journals (shares the client)
         self.change_log = HazelcastChangeLog(self, names.journaled_maps if journaled_maps is None else journaled_maps)
 
@@ -451,10 +453,15 @@ class HazelcastGrid(Grid):
                 log.warning("returning idle journal credits failed: %s", e)
 
     async def _give(self, ckey: str, count: int, map_name: str) -> None:
-        step = CreditsGive(count, self._bound(map_name))
-        answer = await self._aio.on_map(self.names.journal_credits, lambda m: m.execute_on_key(ckey, step))
-        if CreditAnswer.from_json(answer).capped:
+        if (await self._gives.give(ckey, count, self._bound(map_name))).capped:
             log.debug("journal %s: gave back more credits than were taken", ckey)
+
+    async def _send_gives(self, keys: Sequence[str], step: CreditsGive) -> dict[str, Any]:
+        """One ``execute_on_keys`` of the gives of one loop turn (:class:`CreditGives`)."""
+        if len(keys) == 1:
+            answer = await self._aio.on_map(self.names.journal_credits, lambda m: m.execute_on_key(keys[0], step))
+            return {keys[0]: answer}
+        return dict(await self._aio.on_map(self.names.journal_credits, lambda m: m.execute_on_keys(list(keys), step)))
 
     async def give_credits(self, map_name: str, partition: int, count: int) -> None:
         """The pump shipped ``count`` entries of this journal: their credits return."""
