@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from spacegrid.bootstrap import build_unit_app
 from processing_unit.keys import GRID, SERVICES
 from tests.integration.journal_audit import JournalTap, read_journals
+from tests.support.holds import lines_without_their_hold_record
 from tests.unit.processing_unit.conftest import unit_settings
 
 pytestmark = pytest.mark.integration
@@ -110,12 +111,7 @@ async def test_two_units_share_state_and_never_oversell(units: list[TestClient])
     # each accepted line: a record with its hold of the line's quantity, then its settle (a
     # record alone or carried by a later hold: decision 0033); refused orders may add
     # hold/release pairs
-    product_events = [e for e in events if e.kind == "products"]
-    for o in accepted:
-        for line in o["lines"]:
-            held = {e.state["holds"][o["id"]]["qty"] for e in product_events
-                    if e.id == line["product_id"] and o["id"] in (e.state.get("holds") or {})}
-            assert held == {line["quantity"]}, (o["id"], line)
+    assert not lines_without_their_hold_record(events, accepted)
     for pid in ids:
         entry = (await (await a.get(f"/products/{pid}")).json())
         assert entry["stock"] + sold[pid] == 50
