@@ -62,6 +62,9 @@ its own fields. A missing entry is never created: "missing" for hold and return,
   {"at": now_ms, "qty": qty}``, "returned".
 * ``forget(order_id)``: ``returns[order_id]`` exists: it is removed, "forgot" with its qty;
   otherwise "absent".
+* ``steps([step, ...])`` (:class:`StockSteps`): several of the above on one entry, in order,
+  as one change (one version, one journal event): how a unit's next hold of a product
+  carries the settles of its committed orders (decision 0033).
 
 Why holds are scoped to an attempt: order ids are derived (user + idempotency key, G6), so
 a duplicate request carries the same order id as the first. Each request is its own
