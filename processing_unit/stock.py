@@ -157,13 +157,15 @@ class Stock:
     def _go_alone(self, pid: str) -> None:
         """No hold came for ``pid`` in time: its settles go in a call of their own."""
         self._timers.pop(pid, None)
-        taken = self._take(pid)
+        self._send_alone(pid, self._take(pid))
+        if self._waiting.get(pid):  # more than one call's worth: the rest in the next turn
+            self._timers[pid] = asyncio.get_running_loop().call_later(0, self._go_alone, pid)
+
+    def _send_alone(self, pid: str, taken: Mapping[str, _Settle]) -> None:
         if taken:
             task = asyncio.get_running_loop().create_task(self._settle_waiting(pid, taken))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        if self._waiting.get(pid) and pid not in self._timers:  # more than one call's worth
-            self._timers[pid] = asyncio.get_running_loop().call_later(0, self._go_alone, pid)
 
     async def _settle_waiting(self, pid: str, taken: Mapping[str, _Settle]) -> None:
         steps = StockSteps(self._settles(taken))
@@ -188,14 +190,8 @@ class Stock:
     async def drain(self) -> None:
         """Send every waiting settle now and wait for them (unit shutdown, tests)."""
         for pid in list(self._waiting):
-            timer = self._timers.pop(pid, None)
-            if timer is not None:
-                timer.cancel()
-            while self._waiting.get(pid):
-                self._go_alone(pid)
-                timer = self._timers.pop(pid, None)
-                if timer is not None:
-                    timer.cancel()
+            while taken := self._take(pid):  # the last take cancels the product's timer
+                self._send_alone(pid, taken)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
