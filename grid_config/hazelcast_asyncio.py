@@ -22,6 +22,9 @@ from grid_config.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
+#: sends of one map proxy's creation when its connection closes under it (see ``map``)
+PROXY_ATTEMPTS = 3
+
 
 class HazelcastConnection:
     """One asyncio Hazelcast client with its map proxies; revived when it gives up on the cluster."""
@@ -107,13 +110,31 @@ class HazelcastConnection:
         self._client, self._maps = fresh, {}
 
     async def map(self, name: str) -> Any:
-        """The map proxy (created on the members once per client)."""
+        """The map proxy (created on the members once per client).
+
+        Creating a proxy is idempotent, so a creation whose connection closed under it is
+        sent again (at most ``PROXY_ATTEMPTS`` times, jittered): the client closes
+        connections of its own at start-up when two of them race ("does not belong to the
+        cluster", "duplicate connection"), and a grid's start failed on one in CI."""
         proxy = self._maps.get(name)
-        if proxy is None:
-            client = self._live_client()
-            proxy = await client.get_map(name)
-            if self._client is client:
-                self._maps[name] = proxy
+        if proxy is not None:
+            return proxy
+        from hazelcast.errors import TargetDisconnectedError
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TargetDisconnectedError),
+            stop=stop_after_attempt(PROXY_ATTEMPTS),
+            wait=wait_random_exponential(multiplier=0.05, max=0.5),
+            before_sleep=lambda state: log.warning(
+                "Hazelcast: creating the proxy of %s lost its connection; sending it again", name),
+            reraise=True,
+        ):
+            with attempt:
+                client = self._live_client()
+                proxy = await client.get_map(name)
+        if self._client is client:
+            self._maps[name] = proxy
         return proxy
 
     async def call(self, op: Callable[[], Awaitable[Any]]) -> Any:

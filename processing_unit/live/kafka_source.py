@@ -84,9 +84,11 @@ class KafkaSource:
             into.reset(stream, starts)
             self.connected = True
             log.info("live: reading the change stream", extra={"lanes": len(lanes)})
+            # counted across fetches: getmany returns without yielding while records are
+            # buffered, so back-to-back small fetches (a partition each) are one burst
+            taken = 0
             while True:
                 batches: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=1000, max_records=5000)
-                taken = 0
                 for tp, records in batches.items():
                     lane = lane_of[tp]
                     for r in records:

@@ -338,3 +338,20 @@ async def test_the_client_fails_on_indeterminate_operation_state(hz_grid: Hazelc
     translated = _translate(IndeterminateOperationStateError("backup of set did not acknowledge"))
     assert isinstance(translated, Indeterminate) and isinstance(translated, GridUnavailable)
     assert not isinstance(translated, WriteConflict)
+
+
+async def test_a_map_proxy_whose_connection_closes_under_its_creation_is_created_again(
+    hz_grid: HazelcastGrid, namespace: str
+) -> None:
+    """CI once saw a grid's start fail: the client closed the connection its proxy creation
+    was sent on (TargetDisconnectedError, not retried by the client for a bound invocation).
+    Here every connection closes right after the creation is sent: the map still comes."""
+    connection = hz_grid.connection
+    client = connection.client()
+    creating = asyncio.create_task(connection.map(f"{namespace}fresh"))
+    await asyncio.sleep(0)  # the creation request is bound to a connection now
+    for open_connection in list(client._connection_manager.active_connections.values()):  # noqa: SLF001
+        await open_connection.close_connection("closed by the test", None)
+    proxy = await asyncio.wait_for(creating, timeout=30)
+    await connection.call(lambda: proxy.put("k", "v"))
+    assert await connection.call(lambda: proxy.get("k")) == "v"
