@@ -20,7 +20,9 @@ sides missed the SLO at ``--max-misses`` rates in a row (higher rates would only
 
 Output: a side-by-side table on stdout, JSON with every step in
 ``bench-results/compare-<time>.json`` and the latency-vs-offered-load PNG next to it
-(:mod:`tools.bench.slo_plot`). Everything the benchmark started is stopped by PID.
+(:mod:`tools.bench.slo_plot`). Under every step's line, the cores each group of processes
+it started kept busy and kept waiting for a core meanwhile (:mod:`tools.bench.process_cpu`;
+the other side idles during a step). Everything the benchmark started is stopped by PID.
 
 The space side also runs one data pump (``spacegrid pump``) and a Kafka broker: a write
 takes a journal credit (G7) that only the pump gives back, so the space side pays for
@@ -38,9 +40,11 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+from tools.bench.process_cpu import CpuMeter, Usage, fixed, with_children
 
 ADMIN = "bench-admin@bench.invalid:bench-admin-password"
 SHOPPER_PASSWORD = "bench-shopper-password"
@@ -84,6 +88,7 @@ class Side:
     product_ids: list[str] | None = None
     shopper_tokens: list[str] | None = None
     admin_token: str = ""
+    pids: list[int] = field(default_factory=list)  # its units (CPU per step)
 
 
 def _git_head() -> str:
@@ -130,7 +135,7 @@ def _start_side(name: str, env: dict[str, str], command: list[str] | None, units
             lb.stop()
         stop_units(procs, timeout=20)
 
-    return Side(name, url, stop)
+    return Side(name, url, stop, pids=[p.pid for p in procs])
 
 
 def _seed(side: Side, products: int, shoppers: int) -> None:
@@ -161,6 +166,11 @@ def _step_line(step: dict[str, Any], served: bool) -> str:
             f"{step['achieved_rps']:7.1f} req/s  p50 {step['p50_ms']:6.1f}  p95 {step['p95_ms']:6.1f}  "
             f"p99 {step['p99_ms']:7.1f} ms  errors {step['errors']}  dropped {step['dropped']}  "
             f"(generator lag p99 {step['send_lag_p99_ms']:.1f} ms)  {'served' if served else 'MISSED'}")
+
+
+def _cpu_line(cpu: dict[str, Usage]) -> str:
+    busy = "  ".join(f"{name} {u.cores:.2f}/{u.waiting:.2f}" for name, u in cpu.items() if u.cores >= 0.005)
+    return f"      cores busy/waiting: {busy}  (total {sum(u.cores for u in cpu.values()):.2f} busy)"
 
 
 def table(steps: list[dict[str, Any]], capacity: dict[str, dict[str, Any]], routes: dict[str, str],
@@ -210,7 +220,7 @@ def capacities(steps: list[dict[str, Any]], routes: list[str], slo_ms: float) ->
 
 
 def _measure(sides: list[Side], routes: list[str], rates: list[float], args: argparse.Namespace,
-             steps: list[dict[str, Any]]) -> int:
+             steps: list[dict[str, Any]], meter: CpuMeter) -> int:
     """Every route and rate on both sides, first side alternating; appends to ``steps``; failed runs.
 
     Both sides get the same rates (a side's noisy miss must not end its curve while the
@@ -226,6 +236,7 @@ def _measure(sides: list[Side], routes: list[str], rates: list[float], args: arg
                 print(f"  {route:>4}: both sides missed {args.max_misses} rates in a row, no higher rates", flush=True)
                 break
             for side in (sides if index % 2 == 0 else sides[::-1]):
+                before = meter.reading()
                 try:
                     # the same seed on both sides: the same arrival schedule and request picks
                     result = _offer(side, route, rate, args.step_seconds, 1000 * r_index + index, args)
@@ -233,11 +244,15 @@ def _measure(sides: list[Side], routes: list[str], rates: list[float], args: arg
                     failed_runs += 1
                     print(f"  {route:>4} {rate:>6g}/s {side.name:>8}: generator failed: {exc}", flush=True)
                     continue
-                step = {"side": side.name, "route": route, **result}
+                cpu = CpuMeter.usage(before, meter.reading())
+                step = {"side": side.name, "route": route, **result,
+                        "cpu": {name: {"cores": round(u.cores, 3), "waiting": round(u.waiting, 3)}
+                                for name, u in cpu.items()}}
                 served = meets_slo(step, args.slo_ms)
                 misses[side.name] = 0 if served else misses[side.name] + 1
                 steps.append(step)
                 print(_step_line(step, served), flush=True)
+                print(_cpu_line(cpu), flush=True)
                 for kind, count in list(step.get("error_kinds", {}).items())[:3]:
                     print(f"      error x{count}: {kind}", flush=True)
     return failed_runs
@@ -322,7 +337,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"routes {routes}, offered {rates} req/s, {args.step_seconds:g} s per step and side, "
               f"{args.arrivals} arrivals, at most {args.max_in_flight} in flight, SLO p99 < {args.slo_ms:g} ms; "
               f"generator in its own process; logs in {workdir}", flush=True)
-        failed_runs = _measure(sides, routes, rates, args, steps)
+        space, database = sides
+        meter = CpuMeter({
+            "members": fixed(*(m.pid for m in stack.cluster.members())),
+            "kafka": fixed(*([broker.pid] if (broker := stack.broker.running()) else [])),
+            "pump": fixed(pump.pid),
+            "space units": fixed(*space.pids),
+            "database units": fixed(*database.pids),
+            "postgres": with_children(pg.pid),
+        })
+        failed_runs = _measure(sides, routes, rates, args, steps, meter)
     finally:
         for side in sides:
             side.stop()

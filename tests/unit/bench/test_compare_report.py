@@ -39,8 +39,10 @@ def test_capacities_and_table() -> None:
 
 def test_steps_alternate_sides_share_seeds_and_stop_when_both_sides_missed(monkeypatch: pytest.MonkeyPatch) -> None:
     import argparse
+    import os
 
     from tools.bench import compare
+    from tools.bench.process_cpu import CpuMeter, fixed
 
     # p99 per side and rate: space misses at 100 and 200 (noise) but serves 400; the
     # database serves up to 200; both miss from 800 on
@@ -57,7 +59,10 @@ def test_steps_alternate_sides_share_seeds_and_stop_when_both_sides_missed(monke
     sides = [compare.Side("space", "http://s", lambda: None), compare.Side("database", "http://d", lambda: None)]
     args = argparse.Namespace(step_seconds=1, slo_ms=50, max_misses=2)
     steps: list[dict] = []
-    assert compare._measure(sides, ["get"], [100, 200, 400, 800, 1600, 3200], args, steps) == 0
+    meter = CpuMeter({"this test": fixed(os.getpid())})
+    assert compare._measure(sides, ["get"], [100, 200, 400, 800, 1600, 3200], args, steps, meter) == 0
+    # every step says what the measured processes used meanwhile
+    assert all(set(step["cpu"]["this test"]) == {"cores", "waiting"} for step in steps)
     # every rate offered to both sides until both missed twice in a row (after 1600)
     assert [(c[0], c[2]) for c in calls] == [
         ("space", 100), ("database", 100), ("database", 200), ("space", 200), ("space", 400), ("database", 400),
