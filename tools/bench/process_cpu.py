@@ -10,7 +10,8 @@ Linux only: ``/proc/PID/task/*/schedstat`` gives, per thread, nanoseconds on a C
 nanoseconds runnable but waiting in the run queue; a process's figure is its threads' sum
 (the JVMs run dozens of threads). A group's processes are found again at every reading, so
 PostgreSQL backends started during a step count from zero; a process that exits during a
-step drops out (its last share is lost, which only under-counts).
+step drops out, and so does a thread that ends (their last shares are lost, which only
+under-counts).
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ class CpuMeter:
         out = {}
         for name, now in after[1].items():
             then = before[1].get(name, {})
-            run = sum(r - then.get(pid, (0, 0))[0] for pid, (r, _) in now.items())
-            wait = sum(w - then.get(pid, (0, 0))[1] for pid, (_, w) in now.items())
+            # a thread that ended takes its times with it: a process's sum can shrink
+            run = sum(max(0, r - then.get(pid, (0, 0))[0]) for pid, (r, _) in now.items())
+            wait = sum(max(0, w - then.get(pid, (0, 0))[1]) for pid, (_, w) in now.items())
             out[name] = Usage(cores=run / elapsed, waiting=wait / elapsed)
         return out
