@@ -16,6 +16,7 @@ so every journal starts empty at sequence 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, Awaitable, Callable, Sequence
 
 import pytest
@@ -382,18 +383,27 @@ class ChangeLogContract:
         for key in keys:
             await grid.put(m, key, {"id": key, "version": 0})
         writers_left = len(keys)
+        # a re-ship that loses every compare-and-set reports 0 (CI once saw all 40 rounds
+        # lose to 3 busy writers): until one re-ship landed mid-run, each write leaves the
+        # re-shipper a short window, so the race run always includes appended re-ships
+        landed = asyncio.Event()
 
         async def writer(key: str) -> None:
             nonlocal writers_left
             for i in range(1, 31):
                 await grid.put(m, key, {"id": key, "version": i})
                 await asyncio.sleep(0)  # interleave with the re-shipper (in-process calls never yield)
+                if i >= 5 and not landed.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(landed.wait(), 0.05)
             writers_left -= 1
 
         async def reshipper() -> int:
             total, rounds = 0, 0
             while writers_left and rounds < 40:  # 3 + 90 + <= 120 entries: below the 256 slots
                 total += await log.reship(m, keys)
+                if total:
+                    landed.set()
                 rounds += 1
                 await asyncio.sleep(0)
             return total
