@@ -30,6 +30,17 @@ class Indeterminate(GridUnavailable):
     """
 
 
+class Disconnected(Indeterminate):
+    """The connection that carried the call closed before its answer (the member died or
+    left, or the client dropped the connection).
+
+    A write may or may not have been applied, as with :class:`Indeterminate`; a read can
+    simply be sent again. Unlike a missed backup acknowledgement it says nothing about the
+    cluster's health: the partition moves to a live member within about a second, so a
+    retry should wait that long (:mod:`processing_unit.retrying`).
+    """
+
+
 class PoisonEvent(ValueError):
     """A change event that cannot be decoded or violates the contract."""
 

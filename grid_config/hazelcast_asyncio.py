@@ -17,13 +17,16 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Sequence
 
-from grid_config.errors import GridError, GridUnavailable, Indeterminate
+from grid_config.errors import Disconnected, GridError, GridUnavailable, Indeterminate
 from grid_config.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
 #: sends of one map proxy's creation when its connection closes under it (see ``map``)
 PROXY_ATTEMPTS = 3
+#: sends of one read whose connection closed under it (see ``read``): about 2 s in all, the
+#: time a dead member's partitions take to move to the live ones on this machine
+READ_ATTEMPTS = 5
 
 
 class HazelcastConnection:
@@ -153,12 +156,36 @@ class HazelcastConnection:
         except BaseException as e:
             if self._is_driver_error(e) or isinstance(e, TimeoutError):
                 raise self._translate(e) from e
+            leaf = self._driver_leaf(e)
+            if leaf is not None:
+                raise self._translate(leaf) from e
             if isinstance(e, Exception) and not isinstance(e, GridError):
                 # ``op`` is only client calls: anything else it raises (the client's internals
                 # while a member joins or leaves) is still the grid failing, not a bad request
                 log.warning("unexpected error from the Hazelcast client", exc_info=True)
                 raise GridUnavailable(f"Hazelcast client failed: {type(e).__name__}: {e}") from e
             raise
+
+    def _driver_leaf(self, e: BaseException) -> BaseException | None:
+        """The error to report for an exception group of driver errors, else None.
+
+        The client runs a multi-partition call (``get_all``, ``put_all``) as one task per
+        member in a TaskGroup, so a member dying under it raises an ExceptionGroup of
+        ``TargetDisconnectedError``: reported as its first leaf that means "outcome
+        unknown", else its first leaf."""
+        if not isinstance(e, BaseExceptionGroup):
+            return None
+        leaves: list[BaseException] = []
+        groups: list[BaseExceptionGroup[BaseException]] = [e]
+        while groups:
+            for inner in groups.pop().exceptions:
+                if isinstance(inner, BaseExceptionGroup):
+                    groups.append(inner)
+                else:
+                    leaves.append(inner)
+        if not leaves or not all(self._is_driver_error(x) or isinstance(x, TimeoutError) for x in leaves):
+            return None
+        return next((x for x in leaves if isinstance(self._translate(x), Indeterminate)), leaves[0])
 
     async def on_map(self, name: str, op: Callable[[Any], Awaitable[Any]]) -> Any:
         """``op(map_proxy)`` through :meth:`call`."""
@@ -168,6 +195,25 @@ class HazelcastConnection:
 
         return await self.call(run)
 
+    async def read(self, name: str, op: Callable[[Any], Awaitable[Any]]) -> Any:
+        """:meth:`on_map` for a call that only reads: sent again (jittered backoff, at most
+        ``READ_ATTEMPTS`` sends) when its connection closed before the answer. The client
+        resends a single-key read by itself, but not a multi-partition one (``get_all``)."""
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(Disconnected),
+            stop=stop_after_attempt(READ_ATTEMPTS),
+            wait=wait_random_exponential(multiplier=0.15, min=0.1, max=1.0),
+            before_sleep=lambda state: log.warning(
+                "Hazelcast: a read of %s lost its connection (%s); sending it again", name,
+                state.outcome.exception() if state.outcome is not None else "?"),
+            reraise=True,
+        ):
+            with attempt:
+                return await self.on_map(name, op)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def get_stored(self, map_name: str, keys: Sequence[str]) -> dict[str, Any]:
         """Stored values of ``keys`` (absent keys left out), in one call per member."""
-        return dict(await self.on_map(map_name, lambda m: m.get_all(list(keys))))
+        return dict(await self.read(map_name, lambda m: m.get_all(list(keys))))

@@ -43,7 +43,7 @@ import orjson
 from grid_config.credit_gives import CreditGives
 from grid_config.credit_processors import CreditAnswer, CreditsGive, CreditsTake
 from grid_config.entry_processors import MemberStep
-from grid_config.errors import BacklogFull, GridError, GridUnavailable, Indeterminate, WriteConflict
+from grid_config.errors import BacklogFull, Disconnected, GridError, GridUnavailable, Indeterminate, WriteConflict
 from grid_config.events import stamped, unstamped
 from grid_config.hazelcast_asyncio import HazelcastConnection
 from grid_config.journal import credit_key
@@ -127,6 +127,8 @@ def _translate(e: BaseException) -> GridError:
         return e
     if isinstance(e, he.IndeterminateOperationStateError):
         return Indeterminate(f"Hazelcast: a backup did not acknowledge in time: {e}")
+    if isinstance(e, (he.TargetDisconnectedError, he.MemberLeftError)):
+        return Disconnected(f"Hazelcast: the connection of the call closed before its answer: {type(e).__name__}: {e}")
     if isinstance(e, he.IllegalStateError) and "connect" in str(e).lower():
         return GridUnavailable(f"cannot reach the Hazelcast cluster: {e}")
     if isinstance(
@@ -134,11 +136,9 @@ def _translate(e: BaseException) -> GridError:
         (
             he.ClientOfflineError,
             he.HazelcastClientNotActiveError,
-            he.TargetDisconnectedError,
             he.OperationTimeoutError,
             he.HazelcastTimeoutError,
             he.SplitBrainProtectionError,
-            he.MemberLeftError,
             he.HazelcastInstanceNotActiveError,
             he.HazelcastIOError,
             he.NoDataMemberInClusterError,
@@ -246,7 +246,7 @@ class HazelcastGrid(Grid):
 
     # ---- reads -----------------------------------------------------------------------------
     async def get(self, map_name: str, key: str) -> Value | None:
-        return _decode(await self._aio.on_map(map_name, lambda m: m.get(key)))
+        return _decode(await self._aio.read(map_name, lambda m: m.get(key)))
 
     async def get_many(self, map_name: str, keys: Sequence[str]) -> dict[str, Value]:
         if not keys:
@@ -279,7 +279,7 @@ class HazelcastGrid(Grid):
         if after_sk is not None:
             conditions.append(p.greater(SORT_FIELD, after_sk))
         pred = p.true() if not conditions else conditions[0] if len(conditions) == 1 else p.and_(*conditions)
-        entries = await self._aio.on_map(map_name, lambda m: m.entry_set(pred))
+        entries = await self._aio.read(map_name, lambda m: m.entry_set(pred))
         rows = [(k, v) for k, v in entries]
         if after is not None:
             cursor = id_order(after)
@@ -292,7 +292,7 @@ class HazelcastGrid(Grid):
 
     async def entries(self, map_name: str, batch: int = 1000) -> AsyncIterator[tuple[str, Value]]:
         """All keys first (one call), then values in ``batch``-sized get_all calls."""
-        keys = await self._aio.on_map(map_name, lambda m: m.key_set())
+        keys = await self._aio.read(map_name, lambda m: m.key_set())
         for i in range(0, len(keys), batch):
             chunk = keys[i : i + batch]
             values = await self._aio.get_stored(map_name, chunk)
@@ -301,7 +301,7 @@ class HazelcastGrid(Grid):
                     yield k, _decode(values[k])  # type: ignore[misc]
 
     async def size(self, map_name: str) -> int:
-        return int(await self._aio.on_map(map_name, lambda m: m.size()))
+        return int(await self._aio.read(map_name, lambda m: m.size()))
 
     # ---- single-key writes ---------------------------------------------------------------
     def _document(self, map_name: str, key: str, value: Value, request_id: str) -> Any:

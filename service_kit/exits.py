@@ -26,7 +26,7 @@ def unavailable_line(e: BaseException) -> str | None:
     """
     kind = type(e).__name__
     text = str(e).splitlines()[0] if str(e) else kind
-    if isinstance(e, Unavailable) or kind in ("GridUnavailable", "Indeterminate"):
+    if isinstance(e, Unavailable) or kind in ("GridUnavailable", "Indeterminate", "Disconnected"):
         return text
     if kind == "IllegalStateError" and "connect" in text.lower():  # the Hazelcast client gave up
         return f"cannot reach the Hazelcast cluster: {text}"

@@ -356,3 +356,35 @@ async def test_a_map_proxy_whose_connection_closes_under_its_creation_is_created
     # a read, not a write: until the client is back on every member, a write's backup
     # acknowledgement can miss it (Indeterminate, answered 503 by a unit)
     assert await connection.call(lambda: proxy.get("k")) is None
+
+
+async def test_a_read_of_many_keys_whose_connection_closes_under_it_is_sent_again(
+    hz_grid: HazelcastGrid, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A member's connection closing under a ``get_many`` (the client's ``get_all``, one task
+    per member, not resent by the client itself) is read again, not a 503: the member-SIGKILL
+    test saw multi-line orders answered 503 from this. Repeated until one read did lose its
+    connection (the close must land while the read is out)."""
+    name = f"{namespace}many"
+    values = {f"k{i}": {"id": f"k{i}", "n": i} for i in range(64)}  # keys on both members
+    for key, value in values.items():
+        await hz_grid.put(name, key, value)
+    client = hz_grid.connection.client()
+
+    async def on_every_member() -> bool:  # the client reconnects in the background
+        return len(client._connection_manager.active_connections) == 3  # noqa: SLF001 - the session's 3 members
+
+    resent = 0
+    with caplog.at_level("WARNING", logger="grid_config.hazelcast_asyncio"):
+        for _ in range(20):
+            await eventually_async(on_every_member, timeout=30)
+            reading = asyncio.create_task(hz_grid.get_many(name, list(values)))
+            for _ in range(3):
+                await asyncio.sleep(0)  # the per-member requests are out now
+            victim = next(iter(client._connection_manager.active_connections.values()))  # noqa: SLF001
+            await victim.close_connection("closed by the test", None)
+            assert await asyncio.wait_for(reading, timeout=30) == values
+            resent = sum("lost its connection" in r.getMessage() for r in caplog.records)
+            if resent:
+                break
+    assert resent, "no read lost its connection in 20 tries: the test did not test anything"

@@ -337,9 +337,16 @@ class Ledger:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> newest acknowledged body
     cancelled: set[str] = field(default_factory=set)
     statuses: Counter[str] = field(default_factory=Counter)
+    #: monotonic times of the 503 answers (the grid's "outcome unknown" or a member away)
+    refused_at: list[float] = field(default_factory=list)
 
     def acknowledged(self) -> int:
         return self.statuses["order 201"] + self.statuses["cancel 200"]
+
+    def record(self, what: str, status: int) -> None:
+        self.statuses[f"{what} {status}"] += 1
+        if status == 503:
+            self.refused_at.append(time.monotonic())
 
 
 async def ack_grew(ledger: Ledger, before: int) -> bool:
@@ -358,7 +365,7 @@ async def write_load(http: aiohttp.ClientSession, unit: list[UnitProcess], token
             if mine and rng.random() < 0.35:
                 oid = mine.pop(rng.randrange(len(mine)))
                 async with http.post(f"{base}/orders/{oid}/cancel", headers={"Authorization": f"Bearer {token}"}) as r:
-                    ledger.statuses[f"cancel {r.status}"] += 1
+                    ledger.record("cancel", r.status)
                     if r.status == 200:
                         ledger.orders[oid] = await r.json()
                         ledger.cancelled.add(oid)
@@ -367,7 +374,7 @@ async def write_load(http: aiohttp.ClientSession, unit: list[UnitProcess], token
                          for p in rng.sample(product_ids, rng.randint(1, 3))]
                 async with http.post(f"{base}/orders", json={"lines": lines},
                                      headers={"Authorization": f"Bearer {token}"}) as r:
-                    ledger.statuses[f"order {r.status}"] += 1
+                    ledger.record("order", r.status)
                     if r.status == 201:
                         body = await r.json()
                         ledger.orders[body["id"]] = body
@@ -552,6 +559,7 @@ async def test_member_sigkill_during_orders_loses_no_order_and_conserves_stock(
             try:
                 await eventually_async(lambda: ack_grew(ledger, 20), timeout=FLOW_DEADLINE_S)
                 victim = stack.cluster.members()[-1]
+                killed_at = time.monotonic()
                 await asyncio.to_thread(stack.cluster.kill, victim)
                 before = ledger.acknowledged()
                 await eventually_async(lambda: ack_grew(ledger, before + 50), timeout=FLOW_DEADLINE_S)
@@ -559,6 +567,10 @@ async def test_member_sigkill_during_orders_loses_no_order_and_conserves_stock(
                 stop.set()
                 await asyncio.gather(*workers)
         print(f"\norders and cancels around a member's SIGKILL: {dict(ledger.statuses)}")
+        after_kill = [t - killed_at for t in ledger.refused_at if t >= killed_at]
+        if after_kill:
+            print(f"503s after the kill: {len(after_kill)}, the last {max(after_kill):.2f}s after it "
+                  f"({len(ledger.refused_at) - len(after_kill)} before it)")
         assert not [s for s in ledger.statuses if s.split()[-1].startswith("5") and not s.endswith("503")], \
             ledger.statuses
 

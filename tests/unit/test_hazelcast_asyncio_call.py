@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from grid_config.errors import Indeterminate
+from grid_config.errors import Disconnected, GridUnavailable, Indeterminate
 from grid_config.hazelcast_asyncio import HazelcastConnection
 from grid_config.hazelcast_grid import _is_driver_error, _translate
 from grid_config.settings import CommonSettings, load
@@ -47,3 +47,31 @@ async def test_cancelling_the_caller_still_cancels_it() -> None:
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
+
+
+async def test_a_member_dying_under_a_multi_partition_call_is_disconnected() -> None:
+    """The client runs ``get_all`` / ``put_all`` as one task per member in a TaskGroup: a
+    member dying under it raises an ExceptionGroup of TargetDisconnectedError (seen in the
+    member-SIGKILL test). It is the same "connection closed" as a single call's, so a read or
+    an idempotent write is sent again, not an "unexpected error" answered 503 at once."""
+    from hazelcast.errors import TargetDisconnectedError
+
+    async def multi_partition() -> None:
+        raise ExceptionGroup("unhandled errors in a TaskGroup",
+                             [TargetDisconnectedError("member 1 left"), TargetDisconnectedError("member 1 left")])
+
+    with pytest.raises(Disconnected) as raised:
+        await side().call(multi_partition)
+    assert isinstance(raised.value, Indeterminate) and isinstance(raised.value, GridUnavailable)
+
+
+async def test_a_group_with_an_error_that_is_not_the_drivers_stays_a_client_failure() -> None:
+    from hazelcast.errors import TargetDisconnectedError
+
+    async def broken() -> None:
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [TargetDisconnectedError("gone"), KeyError("x")])
+
+    with pytest.raises(GridUnavailable) as raised:
+        await side().call(broken)
+    assert not isinstance(raised.value, Indeterminate)
+    assert "Hazelcast client failed" in str(raised.value)
