@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Awaitable, Callable, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from grid_config.errors import Disconnected, Indeterminate, WriteConflict
 
+log = logging.getLogger("spacegrid.unit.retry")
 T = TypeVar("T")
 ATTEMPTS = 5
 
@@ -32,12 +34,21 @@ def _wait(state: RetryCallState) -> float:
     return (_MOVED if isinstance(failed, Disconnected) else _SOON)(state)
 
 
+def _log(state: RetryCallState) -> None:
+    """The grid failing under a step is worth a warning; a lost race is routine."""
+    failed = state.outcome.exception() if state.outcome is not None else None
+    level = logging.DEBUG if isinstance(failed, WriteConflict) else logging.WARNING
+    log.log(level, "grid step failed (send %d), sending it again in %.2fs: %s", state.attempt_number,
+            state.next_action.sleep if state.next_action is not None else 0.0, failed)
+
+
 async def idempotent(op: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
     """Run ``op``; run it again after an unknown outcome or a lost race (it must be idempotent)."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type((Indeterminate, WriteConflict)),
         stop=stop_after_attempt(attempts),
         wait=_wait,
+        before_sleep=_log,
         reraise=True,
     ):
         with attempt:

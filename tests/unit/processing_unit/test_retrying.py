@@ -8,7 +8,7 @@ from typing import Callable
 
 import pytest
 
-from grid_config.errors import Disconnected, GridUnavailable, Indeterminate
+from grid_config.errors import Disconnected, GridUnavailable, Indeterminate, WriteConflict
 from processing_unit.retrying import ATTEMPTS, idempotent
 
 pytestmark = pytest.mark.unit
@@ -57,3 +57,12 @@ async def test_an_unreachable_grid_is_not_retried() -> None:
         await idempotent(step)
     assert time.monotonic() - started < 0.05
     assert await step() == "done"  # the failure was its only one: nothing retried it
+
+
+async def test_the_grid_failing_under_a_step_is_logged_and_a_lost_race_is_not(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="spacegrid.unit.retry"):
+        await idempotent(failing(1, lambda: WriteConflict("lost the compare-and-set")))
+        assert not caplog.records
+        await idempotent(failing(1, lambda: Disconnected("member left")))
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "member left" in caplog.records[0].getMessage()
