@@ -27,7 +27,9 @@ timeout the same way (the compare-and-set only moves a still-placed order: a pay
 got there first stands).
 
 **Open orders.** A user may have at most ``max_open`` placed (unpaid) orders; a placement
-past it is a 409 before any stock is held. The count is read, not reserved: concurrent
+past it is a 409 before any stock is held. The cap's query (cluster-wide, indexed: p50
+1.3 ms on an idle 2-member cluster against 0.3 ms for a ``get``) goes out together with
+the placement's other reads (the key's stored order, a multi-line order's products). The count is read, not reserved: concurrent
 placements of one user may pass it together.
 """
 
@@ -104,16 +106,9 @@ class OrderSagas:
         request_id: str,
     ) -> Placed:
         order_id = await self.order_id(user_id, idempotency_key)
-        if idempotency_key is not None:
-            first = await self._grid.get(self._orders, order_id)
-            if first is not None:
-                return Placed(orders.replayed(first, fingerprint), replayed=True)
-        products: Mapping[str, Mapping[str, Any]] | None = None
-        if len(lines) > 1:  # the cap and the first read of the products in one round trip's time
-            _, products = await asyncio.gather(self.refuse_past_open_limit(user_id),
-                                               self._grid.get_many(self._products, list(dict(lines))))
-        else:
-            await self.refuse_past_open_limit(user_id)
+        first, products = await self._read_before_holding(order_id, user_id, lines, idempotency_key is not None)
+        if first is not None:
+            return Placed(orders.replayed(first, fingerprint), replayed=True)
         held = await self._hold_every_line(order_id, lines, request_id, products)
         attempt, started = held.attempt, held.at_ms
         if now_ms() - started > self._bound_ms // 2:
@@ -137,6 +132,33 @@ class OrderSagas:
             return Placed(orders.replayed(first, fingerprint), replayed=True)
         self._stock.settle_later(order_id, attempt, held.product_ids, request_id)
         return Placed(orders.public_order(order), replayed=False)
+
+    async def _read_before_holding(
+        self, order_id: str, user_id: str, lines: Sequence[tuple[str, int]], keyed: bool
+    ) -> tuple[Mapping[str, Any] | None, Mapping[str, Mapping[str, Any]] | None]:
+        """The reads a placement makes before it holds anything, all in one round trip's time:
+        the key's stored order (``keyed``: a replay wins over any refusal), the open-orders
+        cap, and a multi-line order's products (its refusals are known before holding)."""
+
+        async def nothing() -> None:
+            return None
+
+        first, capped, products = await asyncio.gather(
+            self._grid.get(self._orders, order_id) if keyed else nothing(),
+            self.refuse_past_open_limit(user_id),
+            self._grid.get_many(self._products, list(dict(lines))) if len(lines) > 1 else nothing(),
+            return_exceptions=True)
+        for outcome in (first, capped, products):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome  # a cancellation is not a read's answer
+        if isinstance(first, Exception):
+            raise first
+        if first is not None:
+            return first, None
+        for outcome in (capped, products):
+            if isinstance(outcome, Exception):
+                raise outcome
+        return None, products
 
     async def refuse_past_open_limit(self, user_id: str) -> None:
         """409 when the user already has ``max_open`` placed (unpaid) orders."""

@@ -209,6 +209,23 @@ async def test_past_the_open_order_limit_a_placement_is_409_and_holds_nothing(ap
     assert r.status == 409
 
 
+async def test_past_the_open_order_limit_a_keyed_multi_line_order_is_409_and_holds_nothing(api: Api) -> None:
+    """Its reads (the key's order, the cap, the products) go out together: the cap still
+    refuses before any stock is held, and a product the order names that does not exist
+    does not turn the cap's 409 into a 422."""
+    p, q = await api.product(stock=100), await api.product(stock=100)
+    u = await api.signup()
+    for _ in range(20):
+        await place(api, u.headers, p["id"])
+    keyed = {**u.headers, "Idempotency-Key": "past-the-cap"}
+    for lines in ([(p["id"], 1), (q["id"], 2)], [(q["id"], 1), ("999999", 1)]):
+        r = await api.client.post("/orders", json=order_body(lines), headers=keyed)
+        assert r.status == 409, await r.text()
+        assert (await r.json())["errors"] == [{"field": "orders", "message": "at most 20 placed orders at once"}]
+    await api.services.stock.drain()
+    assert (await product_entry(api, q["id"]))["stock"] == 100 and not (await product_entry(api, q["id"])).get("holds")
+
+
 async def test_an_idempotent_replay_is_answered_past_the_open_order_limit(api: Api) -> None:
     p = await api.product(stock=100)
     u = await api.signup()
