@@ -41,7 +41,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Awaitable, Mapping, Sequence
 
 from grid_config.entry_processors import StockAnswer
 from grid_config.errors import GridUnavailable
@@ -139,26 +139,27 @@ class OrderSagas:
         """The reads a placement makes before it holds anything, all in one round trip's time:
         the key's stored order (``keyed``: a replay wins over any refusal), the open-orders
         cap, and a multi-line order's products (its refusals are known before holding)."""
-
-        async def nothing() -> None:
-            return None
-
-        first, capped, products = await asyncio.gather(
-            self._grid.get(self._orders, order_id) if keyed else nothing(),
-            self.refuse_past_open_limit(user_id),
-            self._grid.get_many(self._products, list(dict(lines))) if len(lines) > 1 else nothing(),
-            return_exceptions=True)
-        for outcome in (first, capped, products):
-            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-                raise outcome  # a cancellation is not a read's answer
-        if isinstance(first, Exception):
-            raise first
-        if first is not None:
-            return first, None
-        for outcome in (capped, products):
-            if isinstance(outcome, Exception):
-                raise outcome
-        return None, products
+        reads: dict[str, Awaitable[Any]] = {}
+        if keyed:
+            reads["first"] = self._grid.get(self._orders, order_id)
+        if self._max_open:
+            reads["cap"] = self.refuse_past_open_limit(user_id)
+        if len(lines) > 1:
+            reads["products"] = self._grid.get_many(self._products, list(dict(lines)))
+        if len(reads) <= 1:  # nothing to overlap (the common one-line order): no task made
+            got = {name: await read for name, read in reads.items()}
+        else:
+            got = dict(zip(reads, await asyncio.gather(*reads.values(), return_exceptions=True)))
+            failed = [o for o in got.values() if isinstance(o, BaseException)]
+            for outcome in failed:
+                if not isinstance(outcome, Exception):
+                    raise outcome  # a cancellation is not a read's answer
+            first = got.get("first")
+            if isinstance(first, Exception):
+                raise first
+            if first is None and failed:
+                raise failed[0]
+        return got.get("first"), got.get("products")
 
     async def refuse_past_open_limit(self, user_id: str) -> None:
         """409 when the user already has ``max_open`` placed (unpaid) orders."""
