@@ -29,8 +29,8 @@ got there first stands).
 **Open orders.** A user may have at most ``max_open`` placed (unpaid) orders; a placement
 past it is a 409 before any stock is held. The cap's query (cluster-wide, indexed: p50
 1.3 ms on an idle 2-member cluster against 0.3 ms for a ``get``) goes out together with
-the placement's other reads (the key's stored order, a multi-line order's products). The count is read, not reserved: concurrent
-placements of one user may pass it together.
+the placement's other reads (the key's stored order, a multi-line order's products). The
+count is read, not reserved: concurrent placements of one user may pass it together.
 """
 
 from __future__ import annotations
