@@ -343,7 +343,7 @@ class HazelcastGrid(Grid):
         """Read the stored document, apply ``change``, write it back with ``replace_if_same``
         on exactly what was read (or ``put_if_absent`` when absent); rerun on a lost race."""
         for round_ in range(UPDATE_ROUNDS):
-            stored = await self._aio.on_map(map_name, lambda m: m.get(key))
+            stored = await self._aio.read(map_name, lambda m: m.get(key))
             current = _decode(stored)
             new = change(current)
             if new is None:
@@ -352,10 +352,26 @@ class HazelcastGrid(Grid):
             if stored is None:
                 if await self._put_if_absent(map_name, key, data) is None:
                     return _decode(data)
-            elif await self._replace(map_name, key, stored, data):
+            elif await self._replace_or_read_back(map_name, key, stored, data):
                 return _decode(data)
             await asyncio.sleep(random.uniform(0, 0.002 * (round_ + 1)))
         raise WriteConflict(f"{map_name}[{key}] kept changing under {UPDATE_ROUNDS} compare-and-sets")
+
+    async def _replace_or_read_back(self, map_name: str, key: str, stored: Any, data: Any) -> bool:
+        """:meth:`_replace`; when its outcome is unknown (a backup's acknowledgement missed, or
+        the connection closed: a member died), read the key back. Our document (stamped with
+        this request, so no other write stores the same bytes) means it was applied: done, as
+        an idempotent step's repeat that finds its own effect (decision 0035). Anything else
+        stays unknown and is raised (503): even the document it was to replace does not prove
+        the compare-and-set will not land, if its connection closed with the member alive."""
+        try:
+            return await self._replace(map_name, key, stored, data)
+        except Indeterminate as unknown:
+            now = await self._aio.read(map_name, lambda m: m.get(key))
+            if now is None or now.to_string() != data.to_string():
+                raise
+            log.warning("%s[%s]: compare-and-set answered %r; read back: applied", map_name, key, unknown)
+            return True
 
     async def execute(self, map_name: str, key: str, step: MemberStep[A]) -> A:
         await self._take_credit(map_name, key)
