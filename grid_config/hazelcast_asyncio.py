@@ -18,6 +18,7 @@ import logging
 from typing import Any, Awaitable, Callable, Sequence
 
 from grid_config.errors import Disconnected, GridError, GridUnavailable, Indeterminate
+from grid_config.resending import first_then_retrying
 from grid_config.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -199,20 +200,20 @@ class HazelcastConnection:
         """:meth:`on_map` for a call that only reads: sent again (jittered backoff, at most
         ``READ_ATTEMPTS`` sends) when its connection closed before the answer. The client
         resends a single-key read by itself, but not a multi-partition one (``get_all``)."""
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(Disconnected),
-            stop=stop_after_attempt(READ_ATTEMPTS),
-            wait=wait_random_exponential(multiplier=0.15, min=0.1, max=1.0),
-            before_sleep=lambda state: log.warning(
-                "Hazelcast: a read of %s lost its connection (%s); sending it again", name,
-                state.outcome.exception() if state.outcome is not None else "?"),
-            reraise=True,
-        ):
-            with attempt:
-                return await self.on_map(name, op)
-        raise AssertionError("unreachable")  # pragma: no cover
+        def policy() -> Any:
+            from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+            return AsyncRetrying(
+                retry=retry_if_exception_type(Disconnected),
+                stop=stop_after_attempt(READ_ATTEMPTS),
+                wait=wait_random_exponential(multiplier=0.15, min=0.1, max=1.0),
+                before_sleep=lambda state: log.warning(
+                    "Hazelcast: a read of %s lost its connection (%s); sending it again", name,
+                    state.outcome.exception() if state.outcome is not None else "?"),
+                reraise=True)
+
+        return await first_then_retrying(lambda: self.on_map(name, op), Disconnected, policy)
 
     async def get_stored(self, map_name: str, keys: Sequence[str]) -> dict[str, Any]:
         """Stored values of ``keys`` (absent keys left out), in one call per member."""

@@ -19,6 +19,7 @@ from typing import Awaitable, Callable, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from grid_config.errors import Disconnected, Indeterminate, WriteConflict
+from grid_config.resending import first_then_retrying
 
 log = logging.getLogger("spacegrid.unit.retry")
 T = TypeVar("T")
@@ -27,6 +28,9 @@ ATTEMPTS = 5
 _SOON = wait_random_exponential(multiplier=0.01, max=0.2)
 #: at most 0.15, 0.3, 0.6 and 1.0 s (at least 0.1 s) before the 2nd to 5th sends: ~2 s in all
 _MOVED = wait_random_exponential(multiplier=0.15, min=0.1, max=1.0)
+
+
+_RETRYABLE = (Indeterminate, WriteConflict)
 
 
 def _wait(state: RetryCallState) -> float:
@@ -44,13 +48,6 @@ def _log(state: RetryCallState) -> None:
 
 async def idempotent(op: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
     """Run ``op``; run it again after an unknown outcome or a lost race (it must be idempotent)."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type((Indeterminate, WriteConflict)),
-        stop=stop_after_attempt(attempts),
-        wait=_wait,
-        before_sleep=_log,
-        reraise=True,
-    ):
-        with attempt:
-            return await op()
-    raise AssertionError("unreachable")  # pragma: no cover
+    return await first_then_retrying(op, _RETRYABLE, lambda: AsyncRetrying(
+        retry=retry_if_exception_type(_RETRYABLE), stop=stop_after_attempt(attempts), wait=_wait,
+        before_sleep=_log, reraise=True))

@@ -66,3 +66,13 @@ async def test_the_grid_failing_under_a_step_is_logged_and_a_lost_race_is_not(ca
         await idempotent(failing(1, lambda: Disconnected("member left")))
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert "member left" in caplog.records[0].getMessage()
+
+
+async def test_a_step_is_sent_at_most_attempts_times_the_first_send_included() -> None:
+    """The first send is made outside tenacity (no per-call cost) and counts as the first."""
+    assert await idempotent(failing(ATTEMPTS - 1, lambda: Indeterminate("backup ack missed"))) == "done"
+    with pytest.raises(Indeterminate):
+        await idempotent(failing(ATTEMPTS, lambda: Indeterminate("backup ack missed")))
+    assert await idempotent(failing(1, lambda: WriteConflict("lost")), attempts=2) == "done"
+    with pytest.raises(WriteConflict):
+        await idempotent(failing(2, lambda: WriteConflict("lost")), attempts=2)
