@@ -359,14 +359,18 @@ class HazelcastGrid(Grid):
 
     async def _replace_or_read_back(self, map_name: str, key: str, stored: Any, data: Any) -> bool:
         """:meth:`_replace`; when its outcome is unknown (a backup's acknowledgement missed, or
-        the connection closed: a member died), read the key back. Our document (stamped with
-        this request, so no other write stores the same bytes) means it was applied: done, as
-        an idempotent step's repeat that finds its own effect (decision 0035). Anything else
-        stays unknown and is raised (503): even the document it was to replace does not prove
-        the compare-and-set will not land, if its connection closed with the member alive."""
+        the connection closed: a member died), read the key back. On a journaled map our
+        document (stamped with this request's id and time, so no other write stores the same
+        bytes) means it was applied: done, as an idempotent step's repeat that finds its own
+        effect (decision 0035). Anything else stays unknown and is raised (503): even the
+        document it was to replace does not prove the compare-and-set will not land, if its
+        connection closed with the member alive; and on a map without stamps (a counter of
+        the login limiter) another writer may have stored the very same bytes."""
         try:
             return await self._replace(map_name, key, stored, data)
         except Indeterminate as unknown:
+            if map_name not in self.change_log.journaled_maps:
+                raise
             now = await self._aio.read(map_name, lambda m: m.get(key))
             if now is None or now.to_string() != data.to_string():
                 raise
