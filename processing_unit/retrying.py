@@ -24,13 +24,11 @@ from grid_config.resending import first_then_retrying
 log = logging.getLogger("spacegrid.unit.retry")
 T = TypeVar("T")
 ATTEMPTS = 5
+_RETRYABLE = (Indeterminate, WriteConflict)
 
 _SOON = wait_random_exponential(multiplier=0.01, max=0.2)
 #: at most 0.15, 0.3, 0.6 and 1.0 s (at least 0.1 s) before the 2nd to 5th sends: ~2 s in all
 _MOVED = wait_random_exponential(multiplier=0.15, min=0.1, max=1.0)
-
-
-_RETRYABLE = (Indeterminate, WriteConflict)
 
 
 def _wait(state: RetryCallState) -> float:
