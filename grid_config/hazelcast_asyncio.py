@@ -65,6 +65,7 @@ class HazelcastConnection:
             default_int_type=IntType.LONG,
             heartbeat_timeout=10.0,
             fail_on_indeterminate_operation_state=True,
+            operation_backup_timeout=self._settings.hazelcast_backup_ack_timeout_s,
         )
 
     async def start(self) -> None:

@@ -57,6 +57,8 @@ BACKUPS = 1
 log = logging.getLogger(__name__)
 #: compare-and-set rounds of one ``update`` before it reports a WriteConflict
 UPDATE_ROUNDS = 16
+#: compare-and-sets of one ``update`` with an unknown outcome before it reports one (503)
+UNKNOWN_ROUNDS = 3
 #: journal credits taken from the grid at a time and spent locally (G7, decision 0020)
 CREDIT_LEASE = 8
 #: a lease not drawn on for this long goes back to the grid (decision 0034: at 0.5 s, writes
@@ -341,9 +343,33 @@ class HazelcastGrid(Grid):
 
     async def update(self, map_name: str, key: str, change: Change, *, request_id: str = "") -> Value | None:
         """Read the stored document, apply ``change``, write it back with ``replace_if_same``
-        on exactly what was read (or ``put_if_absent`` when absent); rerun on a lost race."""
+        on exactly what was read (or ``put_if_absent`` when absent); rerun on a lost race.
+
+        A compare-and-set whose outcome is unknown (a backup's acknowledgement missed, or its
+        connection closed: a member died) is read back on a journaled map (decisions 0035,
+        0036). Our own document (stamped with the request's id and time, so no other write
+        stores the same bytes) means it was applied: it is the answer. The very document it
+        was to replace means it was not applied, or not yet: it is sent again, which is safe
+        either way, since only one of two compare-and-sets from one document can land. Any
+        other document leaves it unknown (ours may have landed and been replaced since), and
+        so does a map without stamps (a counter of the login limiter, where another writer
+        may store the very same bytes) or :data:`UNKNOWN_ROUNDS` unknown outcomes in a row:
+        raised (503).
+        """
+        mine: set[str] = set()  # our documents whose compare-and-set outcome is unknown
+        unknown: Indeterminate | None = None
+        base: str | None = None  # the document the unknown ones were to replace
         for round_ in range(UPDATE_ROUNDS):
             stored = await self._aio.read(map_name, lambda m: m.get(key))
+            if unknown is not None:
+                now = None if stored is None else stored.to_string()
+                if now in mine:
+                    log.warning("%s[%s]: compare-and-set answered %r; read back: applied", map_name, key, unknown)
+                    return _decode(stored)
+                if now != base or len(mine) >= UNKNOWN_ROUNDS:
+                    raise unknown
+                log.warning("%s[%s]: compare-and-set answered %r; read back: not applied, sent again",
+                            map_name, key, unknown)
             current = _decode(stored)
             new = change(current)
             if new is None:
@@ -352,30 +378,18 @@ class HazelcastGrid(Grid):
             if stored is None:
                 if await self._put_if_absent(map_name, key, data) is None:
                     return _decode(data)
-            elif await self._replace_or_read_back(map_name, key, stored, data):
-                return _decode(data)
+            else:
+                try:
+                    if await self._replace(map_name, key, stored, data):
+                        return _decode(data)
+                except Indeterminate as e:
+                    if map_name not in self.change_log.journaled_maps:
+                        raise
+                    base, unknown = stored.to_string(), e
+                    mine.add(data.to_string())
+                    continue  # read back at once (a read waits for the partition's new owner)
             await asyncio.sleep(random.uniform(0, 0.002 * (round_ + 1)))
         raise WriteConflict(f"{map_name}[{key}] kept changing under {UPDATE_ROUNDS} compare-and-sets")
-
-    async def _replace_or_read_back(self, map_name: str, key: str, stored: Any, data: Any) -> bool:
-        """:meth:`_replace`; when its outcome is unknown (a backup's acknowledgement missed, or
-        the connection closed: a member died), read the key back. On a journaled map our
-        document (stamped with this request's id and time, so no other write stores the same
-        bytes) means it was applied: done, as an idempotent step's repeat that finds its own
-        effect (decision 0035). Anything else stays unknown and is raised (503): even the
-        document it was to replace does not prove the compare-and-set will not land, if its
-        connection closed with the member alive; and on a map without stamps (a counter of
-        the login limiter) another writer may have stored the very same bytes."""
-        try:
-            return await self._replace(map_name, key, stored, data)
-        except Indeterminate as unknown:
-            if map_name not in self.change_log.journaled_maps:
-                raise
-            now = await self._aio.read(map_name, lambda m: m.get(key))
-            if now is None or now.to_string() != data.to_string():
-                raise
-            log.warning("%s[%s]: compare-and-set answered %r; read back: applied", map_name, key, unknown)
-            return True
 
     async def execute(self, map_name: str, key: str, step: MemberStep[A]) -> A:
         await self._take_credit(map_name, key)

@@ -31,6 +31,10 @@ class CommonSettings(BaseSettings):
     grid: Literal["embedded", "hazelcast"] = "embedded"
     hazelcast_members: str = "127.0.0.1:5701"
     hazelcast_cluster: str = "spacegrid"
+    #: how long a write waits for its backup's acknowledgement before its outcome counts as
+    #: unknown (retried or read back): Hazelcast's 5 s default is how long writes whose
+    #: backup was on a member that just died stalled (decision 0036)
+    hazelcast_backup_ack_timeout_s: float = Field(default=2.0, ge=0.5, le=60)
     #: prefix of every map, queue and topic name; tests use a unique one per test
     namespace: str = ""
     kafka_bootstrap: str = "127.0.0.1:9092"

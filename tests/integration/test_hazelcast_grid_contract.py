@@ -441,3 +441,79 @@ async def test_a_compare_and_set_whose_connection_closes_is_read_back_and_never_
           f"{unknown} unknown, stored count {stored and stored['n']}")
     assert stored is not None and done <= stored["n"] <= done + unknown, (stored, done, unknown)
     assert read_back, f"no compare-and-set lost its connection in 60 s ({done} done, {unknown} unknown)"
+
+
+async def lose_the_next_compare_and_set(client: Any, meanwhile: Any = None) -> list[Any]:
+    """Make the client's next ``replace_if_same`` never reach its member, then close that
+    connection (after awaiting ``meanwhile()``, when given): the outcome the client sees is
+    a closed connection, as when a member dies while a call is out. Returns the lost ones."""
+    import struct
+
+    from hazelcast.protocol.client_message import _OUTBOUND_MESSAGE_MESSAGE_TYPE_OFFSET as TYPE_AT
+    from hazelcast.protocol.codec import map_replace_if_same_codec
+
+    lost: list[Any] = []
+
+    async def close(connection: Any) -> None:
+        if meanwhile is not None:
+            await meanwhile()
+        await connection.close_connection("lost by the test", None)
+
+    def on(connection: Any) -> None:
+        send = connection.send_message
+
+        def send_message(message: Any) -> bool:
+            kind = struct.unpack_from("<i", message.buf, TYPE_AT)[0]
+            if kind == map_replace_if_same_codec._REQUEST_MESSAGE_TYPE and not lost:  # noqa: SLF001
+                lost.append(message)  # never written: the member does not see it
+                asyncio.get_running_loop().create_task(close(connection))
+                return True
+            return send(message)
+
+        connection.send_message = send_message
+
+    async def on_every_member() -> bool:  # the client reconnects in the background
+        return len(client._connection_manager.active_connections) == 3  # noqa: SLF001 - the session's 3 members
+
+    await eventually_async(on_every_member, timeout=30)
+    for connection in list(client._connection_manager.active_connections.values()):  # noqa: SLF001
+        on(connection)
+    return lost
+
+
+async def test_a_compare_and_set_lost_with_its_connection_is_sent_again(
+    hazelcast_cluster: Any, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A compare-and-set that never reached its member, whose connection then closed (the
+    member died as it was sent): its outcome is unknown to the client, and the read back
+    finds the very document it was to replace. Sent again, it is answered done and applied
+    once (decision 0036); before, a 503 for a change that could simply be made. But when
+    another write came in between, ours may have landed and been replaced: still a 503."""
+    from grid_config.errors import Indeterminate
+
+    grid = HazelcastGrid(settings_for(hazelcast_cluster), Names(namespace=namespace), journal_guard=False)
+    other = HazelcastGrid(settings_for(hazelcast_cluster), Names(namespace=namespace), journal_guard=False)
+    await grid.start()
+    await other.start()
+    try:
+        name, key = grid.names.orders, "lost-compare-and-set"
+        await grid.put(name, key, {"n": 0})
+        lost = await lose_the_next_compare_and_set(grid.connection.client())
+        with caplog.at_level("WARNING", logger="grid_config.hazelcast_grid"):
+            updated = await grid.update(name, key, lambda v: {"n": v["n"] + 1}, request_id="lost-once")
+        assert lost, "no compare-and-set was lost: the test did not test anything"
+        assert updated == {"n": 1}
+        assert await grid.get(name, key) == {"n": 1}
+        assert any("not applied, sent again" in r.getMessage() for r in caplog.records), caplog.text
+
+        async def another_write() -> None:
+            await other.put(name, key, {"n": 100}, request_id="the-other-writer")
+
+        lost = await lose_the_next_compare_and_set(grid.connection.client(), another_write)
+        with pytest.raises(Indeterminate):
+            await grid.update(name, key, lambda v: {"n": v["n"] + 1}, request_id="lost-then-replaced")
+        assert lost
+        assert await grid.get(name, key) == {"n": 100}  # the other's, and not changed on top of it
+    finally:
+        await other.close()
+        await grid.close()

@@ -23,6 +23,7 @@ import itertools
 import random
 import secrets
 import signal
+import statistics
 import time
 import uuid
 from collections import Counter
@@ -339,14 +340,29 @@ class Ledger:
     statuses: Counter[str] = field(default_factory=Counter)
     #: monotonic times of the 503 answers (the grid's "outcome unknown" or a member away)
     refused_at: list[float] = field(default_factory=list)
+    #: (sent, answered) monotonic times of every answered request
+    timings: list[tuple[float, float]] = field(default_factory=list)
 
     def acknowledged(self) -> int:
         return self.statuses["order 201"] + self.statuses["cancel 200"]
 
-    def record(self, what: str, status: int) -> None:
+    def record(self, what: str, status: int, sent: float | None = None) -> None:
         self.statuses[f"{what} {status}"] += 1
+        if sent is not None:
+            self.timings.append((sent, time.monotonic()))
         if status == 503:
             self.refused_at.append(time.monotonic())
+
+
+def stall_line(ledger: Ledger, killed_at: float) -> str:
+    """How long the requests in flight around a kill took (what a user waited)."""
+    around = sorted(done - sent for sent, done in ledger.timings if sent <= killed_at + 10 and done >= killed_at)
+    before = sorted(done - sent for sent, done in ledger.timings if done < killed_at)
+    if not around or not before:
+        return "no request answered around the kill"
+    return (f"requests answered in the 10 s after the kill: {len(around)}, slowest {around[-1]:.2f}s, "
+            f"over 1 s: {sum(t > 1 for t in around)}; before it p50 {statistics.median(before) * 1000:.1f} ms, "
+            f"slowest {before[-1] * 1000:.0f} ms")
 
 
 async def ack_grew(ledger: Ledger, before: int) -> bool:
@@ -362,10 +378,11 @@ async def write_load(http: aiohttp.ClientSession, unit: list[UnitProcess], token
     while not stop.is_set():
         base = unit[0].url
         try:
+            sent = time.monotonic()
             if mine and rng.random() < 0.35:
                 oid = mine.pop(rng.randrange(len(mine)))
                 async with http.post(f"{base}/orders/{oid}/cancel", headers={"Authorization": f"Bearer {token}"}) as r:
-                    ledger.record("cancel", r.status)
+                    ledger.record("cancel", r.status, sent)
                     if r.status == 200:
                         ledger.orders[oid] = await r.json()
                         ledger.cancelled.add(oid)
@@ -374,7 +391,7 @@ async def write_load(http: aiohttp.ClientSession, unit: list[UnitProcess], token
                          for p in rng.sample(product_ids, rng.randint(1, 3))]
                 async with http.post(f"{base}/orders", json={"lines": lines},
                                      headers={"Authorization": f"Bearer {token}"}) as r:
-                    ledger.record("order", r.status)
+                    ledger.record("order", r.status, sent)
                     if r.status == 201:
                         body = await r.json()
                         ledger.orders[body["id"]] = body
@@ -571,6 +588,7 @@ async def test_member_sigkill_during_orders_loses_no_order_and_conserves_stock(
         if after_kill:
             print(f"503s after the kill: {len(after_kill)}, the last {max(after_kill):.2f}s after it "
                   f"({len(ledger.refused_at) - len(after_kill)} before it)")
+        print(stall_line(ledger, killed_at))
         assert not [s for s in ledger.statuses if s.split()[-1].startswith("5") and not s.endswith("503")], \
             ledger.statuses
 
