@@ -39,6 +39,7 @@ from grid_config.change_log import ChangeLog, JournalChange, JournalRead
 from grid_config.errors import GridError, PoisonEvent
 from grid_config.events import META_FIELD, ChangeEvent, dead_letter_headers, event_from_value
 from grid_config.names import Names
+from grid_config.resending import first_then_retrying
 
 log = logging.getLogger("spacegrid.pump")
 T = TypeVar("T")
@@ -343,14 +344,16 @@ async def ship_partition(shipper: PartitionShipper, stop: asyncio.Event, *, max_
     are retried forever with exponential backoff and jitter: an outage stops progress
     and loses nothing.
     """
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type(RETRYABLE),
-        wait=wait_random_exponential(multiplier=0.05, max=max_backoff_s),
-        stop=lambda _state: stop.is_set(),
-        sleep=lambda seconds: _sleep_unless_stopped(stop, seconds),
-        before_sleep=_log_retry(shipper.source),
-        reraise=True,
-    )
+    def retrying() -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception_type(RETRYABLE),
+            wait=wait_random_exponential(multiplier=0.05, max=max_backoff_s),
+            stop=lambda _state: stop.is_set(),
+            sleep=lambda seconds: _sleep_unless_stopped(stop, seconds),
+            before_sleep=_log_retry(shipper.source),
+            reraise=True,
+        )
+
     async def step(wait: bool) -> None:
         # only the wait for entries is interrupted by ``stop``; a batch once read is
         # published and its position handed over whole: a pump handing its shards over
@@ -367,13 +370,8 @@ async def ship_partition(shipper: PartitionShipper, stop: asyncio.Event, *, max_
     while not stop.is_set():
         try:
             # the happy path without tenacity's per-call bookkeeping (measured: it doubled
-            # the pump's CPU per batch); a failure enters the retry loop, backoff included
-            try:
-                await step(wait)
-            except RETRYABLE:
-                if stop.is_set():
-                    raise
-                await retrying(step, wait)
+            # the pump's CPU per batch); a failure enters the retry loop as its first attempt
+            await first_then_retrying(lambda: step(wait), RETRYABLE, retrying)
             wait = True
         except RETRYABLE:
             break  # stopped while failing: nothing was stored, the next owner re-ships
