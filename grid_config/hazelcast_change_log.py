@@ -42,6 +42,7 @@ from grid_config.errors import GridError, GridUnavailable
 from grid_config.hazelcast_grid import _decode, _is_driver_error, _load, _translate
 from grid_config.journal import credit_key, journal_of
 from grid_config.ports import Value
+from service_kit.bounded import keep
 
 if TYPE_CHECKING:
     from grid_config.hazelcast_grid import HazelcastGrid
@@ -104,10 +105,8 @@ class HazelcastChangeLog(ChangeLog):
     def partition_of(self, key: str) -> int:
         known = self._partitions.get(key)
         if known is None:
-            known = _partition_table(lambda: journal.partition_of(self._client(), key))
-            if len(self._partitions) >= PARTITIONS_MEMO:
-                del self._partitions[next(iter(self._partitions))]
-            self._partitions[key] = known
+            known = keep(self._partitions, key,
+                         _partition_table(lambda: journal.partition_of(self._client(), key)), PARTITIONS_MEMO)
         return known
 
     async def bounds(self, map_name: str, partition: int) -> JournalBounds:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from processing_unit.errors import TooManyRequests, Unavailable
+from service_kit.bounded import keep
 
 #: buckets kept per limit; past it the least recently used is dropped (it refills: lenient)
 MAX_CLIENTS = 10_000
@@ -36,14 +37,10 @@ class TokenBuckets:
     def take(self, key: str, now: float | None = None) -> float:
         """0 when a token was taken; else the seconds until one is there (nothing taken)."""
         now = time.monotonic() if now is None else now
-        bucket = self._buckets.pop(key, None)
-        if bucket is None:
-            if len(self._buckets) >= self.max_keys:
-                self._buckets.pop(next(iter(self._buckets)))  # least recently used: dicts keep order
-            bucket = _Bucket(self.burst, now)
+        bucket = self._buckets.pop(key, None) or _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.per_s)
         bucket.at = now
-        self._buckets[key] = bucket  # re-inserted last: most recently used
+        keep(self._buckets, key, bucket, self.max_keys)  # re-inserted last: least recently used goes first
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0

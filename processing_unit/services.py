@@ -31,6 +31,7 @@ from processing_unit.schemas import Credentials, NewOrder, NewProduct, NewUser, 
 from processing_unit.settings import UnitSettings
 from processing_unit.stock import Stock
 from processing_unit.tokens import Tokens
+from service_kit.bounded import keep
 
 log = logging.getLogger("spacegrid.unit")
 #: a unique-value claim (email, sku) whose entity never appeared is taken over after this
@@ -116,9 +117,7 @@ class Identity:
         if user is None:
             self._recent.pop(user_id, None)
             raise Unauthorized("token's user does not exist")
-        if len(self._recent) >= RECENT_USERS and user_id not in self._recent:
-            self._recent.pop(next(iter(self._recent)))  # the oldest entry: the dict keeps insertion order
-        self._recent[user_id] = (now, user)
+        keep(self._recent, user_id, (now, user), RECENT_USERS)
         return user
 
     async def require_admin(self, user_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import jwt
 
 from processing_unit.errors import Unauthorized
+from service_kit.bounded import keep
 
 ISSUER = "spacegrid"
 #: clock difference between units tolerated on ``iat`` (a token "issued" later than this is forged)
@@ -49,10 +50,7 @@ class Tokens:
             if now < exp and now - iat <= self._ttl_s:
                 return sub
             del self._verified[token]
-        sub, iat, exp = self._check(token)
-        if len(self._verified) >= VERIFIED_MEMO:
-            del self._verified[next(iter(self._verified))]
-        self._verified[token] = (sub, iat, exp)
+        sub, _iat, _exp = keep(self._verified, token, self._check(token), VERIFIED_MEMO)
         return sub
 
     def _check(self, token: str) -> tuple[str, int, int]:

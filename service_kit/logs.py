@@ -11,6 +11,8 @@ from typing import Callable
 
 import orjson
 
+from service_kit.bounded import keep
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -68,9 +70,7 @@ class DriverRepeats(logging.Filter):
             return False
         if seen is not None and seen[1]:
             record.repeated = seen[1]
-        if len(self._seen) >= REPEATS_REMEMBERED:
-            del self._seen[next(iter(self._seen))]
-        self._seen[key] = (now, 0)
+        keep(self._seen, key, (now, 0), REPEATS_REMEMBERED)
         return True
 
 
