@@ -73,7 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", type=int, default=1, help="units per side (behind HAProxy when > 1)")
     parser.add_argument("--products", type=int, default=50, help="products seeded per side")
     parser.add_argument("--shoppers", type=int, default=20, help="signed-in shoppers per side placing the orders")
-    parser.add_argument("--warmup-seconds", type=float, default=20,
+    # 120 s: after 60 s of the mix at 100/s the broker's JIT compiler still used half of its
+    # CPU, after 240 s a tenth (docs/benchmarks.md §1); the database side has no JIT to warm
+    parser.add_argument("--warmup-seconds", type=float, default=120,
                         help="unrecorded mix at the first rate on each side first (JIT, caches, connection pools)")
     parser.add_argument("--results", type=Path, default=Path("bench-results"))
     parser.add_argument("--png", type=Path, default=None,
