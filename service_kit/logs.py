@@ -62,7 +62,10 @@ class DriverRepeats(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith(DRIVER_LOGGERS):
             return True
-        key = (record.name, record.levelno, record.getMessage())
+        try:
+            key = (record.name, record.levelno, record.getMessage())
+        except Exception:  # noqa: BLE001 - a malformed record is the handler's to report, not ours
+            return True
         now = self.clock()
         seen = self._seen.pop(key, None)
         if seen is not None and now - seen[0] < self.window_s:

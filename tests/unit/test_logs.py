@@ -75,3 +75,8 @@ def test_the_messages_remembered_are_bounded(clock: Clock) -> None:
         record = logging.LogRecord("aiokafka", logging.ERROR, __file__, 1, "attempt %d", (i,), None)
         assert repeats.filter(record)
     assert len(repeats._seen) == REPEATS_REMEMBERED  # noqa: SLF001
+
+
+def test_a_malformed_driver_record_is_let_through_for_the_handler_to_report(clock: Clock) -> None:
+    record = logging.LogRecord("aiokafka", logging.ERROR, __file__, 1, "two %s %s", ("one",), None)
+    assert DriverRepeats(clock=clock).filter(record)
