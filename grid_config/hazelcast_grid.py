@@ -389,6 +389,8 @@ class HazelcastGrid(Grid):
                     mine.add(data.to_string())
                     continue  # read back at once (a read waits for the partition's new owner)
             await asyncio.sleep(random.uniform(0, 0.002 * (round_ + 1)))
+        if unknown is not None:  # not a WriteConflict, which callers retry as is: ours may have landed
+            raise unknown
         raise WriteConflict(f"{map_name}[{key}] kept changing under {UPDATE_ROUNDS} compare-and-sets")
 
     async def execute(self, map_name: str, key: str, step: MemberStep[A]) -> A:
