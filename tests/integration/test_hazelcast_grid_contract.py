@@ -359,6 +359,15 @@ async def test_a_map_proxy_whose_connection_closes_under_its_creation_is_created
     assert await connection.call(lambda: proxy.get("k")) is None
 
 
+async def connected_to_every_member(client: Any) -> None:
+    """Wait until the client is connected to the session's 3 members again (it reconnects in
+    the background after a connection closed)."""
+    async def on_every_member() -> bool:
+        return len(client._connection_manager.active_connections) == 3  # noqa: SLF001
+
+    await eventually_async(on_every_member, timeout=30)
+
+
 async def test_a_read_of_many_keys_whose_connection_closes_under_it_is_sent_again(
     hz_grid: HazelcastGrid, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -372,13 +381,10 @@ async def test_a_read_of_many_keys_whose_connection_closes_under_it_is_sent_agai
         await hz_grid.put(name, key, value)
     client = hz_grid.connection.client()
 
-    async def on_every_member() -> bool:  # the client reconnects in the background
-        return len(client._connection_manager.active_connections) == 3  # noqa: SLF001 - the session's 3 members
-
     resent = 0
     with caplog.at_level("WARNING", logger="grid_config.hazelcast_asyncio"):
         for _ in range(20):
-            await eventually_async(on_every_member, timeout=30)
+            await connected_to_every_member(client)
             reading = asyncio.create_task(hz_grid.get_many(name, list(values)))
             for _ in range(3):
                 await asyncio.sleep(0)  # the per-member requests are out now
@@ -472,10 +478,7 @@ async def lose_the_next_compare_and_set(client: Any, meanwhile: Any = None) -> l
 
         connection.send_message = send_message
 
-    async def on_every_member() -> bool:  # the client reconnects in the background
-        return len(client._connection_manager.active_connections) == 3  # noqa: SLF001 - the session's 3 members
-
-    await eventually_async(on_every_member, timeout=30)
+    await connected_to_every_member(client)
     for connection in list(client._connection_manager.active_connections.values()):  # noqa: SLF001
         on(connection)
     return lost

@@ -18,20 +18,13 @@ from data_pump.shipping import PartitionShipper
 from grid_config.errors import BacklogFull, GridUnavailable
 from grid_config.local_grid import LocalGrid
 from grid_config.names import Names
+from tests.support.clock import ManualClock
 from tests.support.eventually import eventually_async
 from tests.unit.data_pump.publishers import ScriptedPublisher
 
 pytestmark = pytest.mark.unit
 
 QUIET_S = 90.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -57,7 +50,7 @@ async def write(grid: LocalGrid, version: int, key: str = "1") -> None:
 
 async def test_credits_leaked_by_a_dead_writer_come_back_once_the_journal_was_quiet_and_shipped(grid):
     restored: list[tuple[str, int]] = []
-    clock = Clock()
+    clock = ManualClock()
     reconciler = CreditReconciler(grid.change_log, QUIET_S, clock=clock, on_restored=lambda m, n: restored.append((m, n)))
     journals = [(grid.names.products, 0)]
     await write(grid, 1)
@@ -84,7 +77,7 @@ async def test_credits_leaked_by_a_dead_writer_come_back_once_the_journal_was_qu
 
 
 async def test_nothing_comes_back_while_entries_wait_to_be_shipped(grid):
-    clock = Clock()
+    clock = ManualClock()
     reconciler = CreditReconciler(grid.change_log, QUIET_S, clock=clock)
     journals = [(grid.names.products, 0)]
     await write(grid, 1)  # not shipped: its credit is not leaked
@@ -100,7 +93,7 @@ async def test_nothing_comes_back_while_entries_wait_to_be_shipped(grid):
 
 
 async def test_a_write_or_a_give_during_the_quiet_period_starts_it_again(grid):
-    clock = Clock()
+    clock = ManualClock()
     reconciler = CreditReconciler(grid.change_log, QUIET_S, clock=clock)
     journals = [(grid.names.products, 0)]
     leak(grid, 2)
@@ -117,7 +110,7 @@ async def test_a_write_or_a_give_during_the_quiet_period_starts_it_again(grid):
 
 
 async def test_journals_of_released_shards_are_forgotten(grid):
-    clock = Clock()
+    clock = ManualClock()
     reconciler = CreditReconciler(grid.change_log, QUIET_S, clock=clock)
     journal = (grid.names.products, 0)
     leak(grid, 2)
@@ -162,7 +155,7 @@ class PositionsUnreadable:
 
 
 async def test_a_sweep_the_grid_cannot_answer_restores_nothing_and_the_next_one_works(grid, caplog):
-    clock = Clock()
+    clock = ManualClock()
     journals = [(grid.names.products, 0)]
     leak(grid, 2)
     reconciler = CreditReconciler(grid.change_log, QUIET_S, clock=clock)
