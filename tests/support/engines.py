@@ -80,6 +80,7 @@ def new_stack(member_slots: int = 6) -> LocalStack:
         kafka_port=ports[-2],
         controller_port=ports[-1],
         member_slots=member_slots,
+        quick_jit=True,  # engines of a test session live minutes: C2 would not pay back
     )
     with _LOCK:
         _STACKS.append(stack)

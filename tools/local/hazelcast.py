@@ -50,8 +50,7 @@ class HazelcastCluster:
     def _command(self, port: int, expected_size: int) -> list[str]:
         quorum = expected_size >= 3
         return [
-            "java", JVM_HEAP, "-XX:+UseSerialGC", *_JAVA_OPENS,
-            self.profile.marker,
+            "java", *_JAVA_OPENS, *self.profile.jvm_options(JVM_HEAP),
             f"-Dhazelcast.config={config_path()}",
             f"-Dspacegrid.cluster.name={self.cluster_name}",
             f"-Dspacegrid.port={port}",

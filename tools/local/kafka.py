@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from tools.local import jars
-from tools.local.processes import EngineError, EngineProcess, Profile, require_free, wait_port
+from tools.local.processes import QUICK_JIT, EngineError, EngineProcess, Profile, require_free, wait_port
 
 JVM_HEAP = "-Xmx512m"
 
@@ -77,7 +77,7 @@ class KafkaBroker:
         if (self.root / "data" / "meta.properties").exists():
             return
         cmd = [
-            "java", "-Xmx256m", "-cp", jars.classpath(self.profile.cache_dir, "kafka"),
+            "java", "-Xmx256m", QUICK_JIT, "-cp", jars.classpath(self.profile.cache_dir, "kafka"),  # runs once, briefly
             f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
             "kafka.tools.StorageTool", "format", "-t", str(uuid.uuid4()), "-c", str(props),
         ]
@@ -94,7 +94,7 @@ class KafkaBroker:
         require_free(self.controller_port, "the Kafka controller")
         self._format_once()
         cmd = [
-            "java", JVM_HEAP, "-XX:+UseSerialGC", self.profile.marker,
+            "java", *self.profile.jvm_options(JVM_HEAP),
             f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
             "-cp", jars.classpath(self.profile.cache_dir, "kafka"),
             "kafka.Kafka", str(self.root / "server.properties"),

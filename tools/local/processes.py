@@ -81,18 +81,31 @@ def wait_port(port: int, timeout: float, proc: subprocess.Popen | None = None, h
     raise EngineError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
 
 
-class Profile:
-    """The folder and state file of one set of local engines."""
+#: C1 only: every hot method compiled at once and cheaply. C2's faster code pays its compile
+#: time back only after minutes of load: in a test session's first minute the compiler
+#: threads of 3 members and a broker took ~1 of this machine's 2 cores (docs/decisions/0037)
+QUICK_JIT = "-XX:TieredStopAtLevel=1"
 
-    def __init__(self, cache_dir: Path, name: str = "default") -> None:
+
+class Profile:
+    """The folder and state file of one set of local engines, and how their JVMs run."""
+
+    def __init__(self, cache_dir: Path, name: str = "default", *, quick_jit: bool = False) -> None:
         self.cache_dir = cache_dir
         self.name = name
+        self.quick_jit = quick_jit
         self.root = cache_dir / "local" / name
         self.state_file = self.root / "engines.json"
 
     @property
     def marker(self) -> str:
         return f"-Dspacegrid.profile={self.name}"
+
+    def jvm_options(self, heap: str) -> list[str]:
+        """Every engine JVM's options: its heap cap, the serial collector (one core's worth
+        of work per JVM on a small machine) and, for short-lived engines, :data:`QUICK_JIT`;
+        the profile's marker last (how its processes are found again)."""
+        return [heap, "-XX:+UseSerialGC", *([QUICK_JIT] if self.quick_jit else []), self.marker]
 
     # ---- state -------------------------------------------------------------------
     def load(self) -> list[EngineProcess]:

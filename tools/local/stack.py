@@ -28,8 +28,10 @@ class LocalStack:
         kafka_port: int = 9092,
         controller_port: int = 9093,
         member_slots: int = MAX_MEMBERS,
+        quick_jit: bool = False,
     ) -> "LocalStack":
-        prof = Profile(cache_dir, profile)
+        """``quick_jit`` for engines that live minutes (tests): see ``processes.QUICK_JIT``."""
+        prof = Profile(cache_dir, profile, quick_jit=quick_jit)
         ports = list(range(member_base_port, member_base_port + member_slots))
         return cls(prof, HazelcastCluster(prof, cluster_name, ports), KafkaBroker(prof, kafka_port, controller_port))
 
