@@ -56,12 +56,30 @@ def require_free(port: int, what: str) -> None:
         raise PortInUse(f"port 127.0.0.1:{port} needed by {what} is already in use by another process")
 
 
+def ephemeral_ports() -> range:
+    """The kernel's range for the source ports of outgoing connections.
+
+    A server port inside it can be taken by any client's connection before the server
+    binds it, and a client that polls it before the server listens can connect to itself
+    (TCP simultaneous open: it reads its own request back as the answer; seen in CI as a
+    readiness probe failing with ``BadStatusLine: GET /health/ready HTTP/1.1``).
+    """
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
 def free_ports(count: int, start: int = 20000, end: int = 40000) -> list[int]:
-    """``count`` currently free ports, contiguous when possible (test sessions)."""
+    """``count`` currently free ports, contiguous when possible (test sessions), outside
+    :func:`ephemeral_ports` unless that range leaves none between ``start`` and ``end``."""
     import random
 
+    ephemeral = ephemeral_ports()
+    bases = [b for b in range(start, end - count) if b + count <= ephemeral.start or b >= ephemeral.stop]
     for _ in range(200):
-        base = random.randrange(start, end - count)
+        base = random.choice(bases) if bases else random.randrange(start, end - count)
         ports = list(range(base, base + count))
         if all(port_is_free(p) for p in ports):
             return ports

@@ -7,6 +7,7 @@ drains: readiness 503, in-flight requests finish, exit) or SIGKILL.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -53,7 +54,7 @@ def ready_status(port: int, timeout: float = 2.0) -> int | None:
             return r.status
     except urllib.error.HTTPError as e:
         return e.code
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not listening yet, or not HTTP (a self-connection)
         return None
 
 
