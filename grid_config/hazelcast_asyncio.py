@@ -23,8 +23,9 @@ from grid_config.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
-#: sends of one map proxy's creation when its connection closes under it (see ``map``)
-PROXY_ATTEMPTS = 3
+#: sends of one map proxy's creation when its connection closes under it or the client is
+#: reconnecting (see ``map``): about 1.5 s of jittered backoff at most
+PROXY_ATTEMPTS = 5
 #: sends of one read whose connection closed under it (see ``read``): about 2 s in all, the
 #: time a dead member's partitions take to move to the live ones on this machine
 READ_ATTEMPTS = 5
@@ -120,19 +121,22 @@ class HazelcastConnection:
         Creating a proxy is idempotent, so a creation whose connection closed under it is
         sent again (at most ``PROXY_ATTEMPTS`` times, jittered): the client closes
         connections of its own at start-up when two of them race ("does not belong to the
-        cluster", "duplicate connection"), and a grid's start failed on one in CI."""
+        cluster", "duplicate connection"), and a grid's start failed on one in CI. So is
+        one refused while the client has no connection at all (``ClientOfflineError``: it
+        reconnects in the background; CI saw the resend find it still reconnecting)."""
         proxy = self._maps.get(name)
         if proxy is not None:
             return proxy
-        from hazelcast.errors import TargetDisconnectedError
+        from hazelcast.errors import ClientOfflineError, TargetDisconnectedError
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TargetDisconnectedError),
+            retry=retry_if_exception_type((TargetDisconnectedError, ClientOfflineError)),
             stop=stop_after_attempt(PROXY_ATTEMPTS),
-            wait=wait_random_exponential(multiplier=0.05, max=0.5),
+            wait=wait_random_exponential(multiplier=0.1, max=1.0),
             before_sleep=lambda state: log.warning(
-                "Hazelcast: creating the proxy of %s lost its connection; sending it again", name),
+                "Hazelcast: creating the proxy of %s failed (%r); sending it again", name,
+                state.outcome.exception() if state.outcome is not None else None),
             reraise=True,
         ):
             with attempt:

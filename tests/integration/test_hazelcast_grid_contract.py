@@ -359,6 +359,29 @@ async def test_a_map_proxy_whose_connection_closes_under_its_creation_is_created
     assert await connection.call(lambda: proxy.get("k")) is None
 
 
+async def test_a_map_proxy_asked_for_while_the_client_has_no_connection_comes_once_it_reconnects(
+    hz_grid: HazelcastGrid, namespace: str
+) -> None:
+    """CI saw the resend of a creation (the test above) find the client with no connection
+    yet (``ClientOfflineError``, it reconnects in the background): that is waited out too."""
+    connection = hz_grid.connection
+    manager = connection.client()._connection_manager  # noqa: SLF001
+
+    async def close_every_connection() -> None:  # the last close awaits the reconnection
+        for open_connection in list(manager.active_connections.values()):
+            await open_connection.close_connection("closed by the test", None)
+
+    async def offline() -> bool:
+        assert not manager.active_connections
+        return True
+
+    closing = asyncio.create_task(close_every_connection())
+    await eventually_async(offline, timeout=10, interval=0.001)
+    proxy = await asyncio.wait_for(connection.map(f"{namespace}offline"), timeout=30)
+    await closing
+    assert await connection.call(lambda: proxy.get("k")) is None
+
+
 async def connected_to_every_member(client: Any) -> None:
     """Wait until the client is connected to the session's 3 members again (it reconnects in
     the background after a connection closed)."""
