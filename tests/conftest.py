@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.engines", "tests.support.postgres"]
+pytest_plugins = ["tests.support.engines", "tests.support.postgres", "tests.support.report_guard"]
 # the shared contract suites live outside test files: have pytest explain their failed asserts
 pytest.register_assert_rewrite("tests.contract")
 
