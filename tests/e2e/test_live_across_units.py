@@ -270,7 +270,8 @@ async def test_orders_and_stock_alerts_cross_units_in_order_with_the_delivery_de
     delays_ms = [delay_ms(at, m) for at, m in fresh]
     p50, p99 = statistics.median(delays_ms), percentile(delays_ms, 99)
     verdict = "met" if p99 <= 250 else "NOT MET"
-    print(f"\nlive delivery delay over {len(delays_ms)} orders (changed_at -> client): "
+    print(f"\nlive delivery delay over {len(delays_ms)} orders placed 8 at a time as fast as answered, "
+          f"the machine saturated (changed_at -> client): "
           f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(delays_ms):.1f} ms; target p99 <= 250 ms: {verdict} "
           f"({len(REFUSED_503)} placements answered 503 and retried)")
     # where the time goes: write -> Kafka (the pump; the record's timestamp is when the pump
@@ -288,8 +289,10 @@ async def test_orders_and_stock_alerts_cross_units_in_order_with_the_delivery_de
         before = len(on_b.got)
         paced = await place_at_rate(http, (a, b), token, spread, count=500, per_s=rate)
         paced_ms = [delay_ms(at, m) for at, m in await arrived_once_each(on_b, before, paced)]
+        paced_p99 = percentile(paced_ms, 99)
         print(f"  at {rate} orders/s offered (500 orders): p50 {statistics.median(paced_ms):.1f} ms, "
-              f"p99 {percentile(paced_ms, 99):.1f} ms, max {max(paced_ms):.1f} ms")
+              f"p99 {paced_p99:.1f} ms, max {max(paced_ms):.1f} ms; "
+              f"target p99 <= 250 ms: {'met' if paced_p99 <= 250 else 'NOT MET'}")
     # single changes on a warm, otherwise idle system
     idle = []
     for i in range(10):
