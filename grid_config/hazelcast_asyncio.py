@@ -24,7 +24,7 @@ from grid_config.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 #: sends of one map proxy's creation when its connection closes under it or the client is
-#: reconnecting (see ``map``): about 1.5 s of jittered backoff at most
+#: reconnecting (see ``map``): at most ~2.4 s of jittered backoff in all
 PROXY_ATTEMPTS = 5
 #: sends of one read whose connection closed under it (see ``read``): about 2 s in all, the
 #: time a dead member's partitions take to move to the live ones on this machine

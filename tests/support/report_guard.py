@@ -2,9 +2,9 @@
 
 pytest finds the statement of each traceback entry with ``ast.parse``. CPython 3.11 keeps
 the AST constructor's recursion depth in state that is not per thread, and it can end up
-wrong (python/cpython#106905, seen in threaded programs: our tests run client threads and
-unit subprocess readers beside pytest): ``SystemError: AST constructor recursion depth
-mismatch``. Inside pytest's report code that is an INTERNALERROR, which ended a CI run
+wrong (python/cpython#106905, seen in threaded programs; our test processes run threads
+beside pytest's, e.g. the classic Hazelcast client's and thread pools): ``SystemError: AST
+constructor recursion depth mismatch``. Inside pytest's report code that is an INTERNALERROR, which ended a CI run
 after 137 of 816 tests and hid which test had failed. The report is then made again in
 Python's own traceback format (``--tb=native``), which does not need the statement.
 """
