@@ -351,8 +351,7 @@ async def test_a_map_proxy_whose_connection_closes_under_its_creation_is_created
     client = connection.client()
     creating = asyncio.create_task(connection.map(f"{namespace}fresh"))
     await asyncio.sleep(0)  # the creation request is bound to a connection now
-    for open_connection in list(client._connection_manager.active_connections.values()):  # noqa: SLF001
-        await open_connection.close_connection("closed by the test", None)
+    await close_every_connection(client)
     proxy = await asyncio.wait_for(creating, timeout=30)
     # a read, not a write: until the client is back on every member, a write's backup
     # acknowledgement can miss it (Indeterminate, answered 503 by a unit)
@@ -365,21 +364,23 @@ async def test_a_map_proxy_asked_for_while_the_client_has_no_connection_comes_on
     """CI saw the resend of a creation (the test above) find the client with no connection
     yet (``ClientOfflineError``, it reconnects in the background): that is waited out too."""
     connection = hz_grid.connection
-    manager = connection.client()._connection_manager  # noqa: SLF001
-
-    async def close_every_connection() -> None:  # the last close awaits the reconnection
-        for open_connection in list(manager.active_connections.values()):
-            await open_connection.close_connection("closed by the test", None)
+    client = connection.client()
 
     async def offline() -> bool:
-        assert not manager.active_connections
+        assert not client._connection_manager.active_connections  # noqa: SLF001
         return True
 
-    closing = asyncio.create_task(close_every_connection())
+    closing = asyncio.create_task(close_every_connection(client))  # its last close awaits the reconnection
     await eventually_async(offline, timeout=10, interval=0.001)
     proxy = await asyncio.wait_for(connection.map(f"{namespace}offline"), timeout=30)
     await closing
     assert await connection.call(lambda: proxy.get("k")) is None
+
+
+async def close_every_connection(client: Any) -> None:
+    """Close each of the client's open connections (the last close awaits its reconnection)."""
+    for open_connection in list(client._connection_manager.active_connections.values()):  # noqa: SLF001
+        await open_connection.close_connection("closed by the test", None)
 
 
 async def connected_to_every_member(client: Any) -> None:
