@@ -66,7 +66,8 @@ def run_wrk(url: str, mode: str, product_ids: list[str], token: str, connections
         f.write(script)
     try:
         out = subprocess.run(
-            ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
+            # wrk refuses more threads than connections (the sequential measurements use one)
+            ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
              "-s", f.name, url],
             capture_output=True, text=True, timeout=seconds + 60, check=True,
         ).stdout
