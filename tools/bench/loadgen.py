@@ -59,18 +59,20 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
+def wrk_command(url: str, script: str, connections: int, seconds: float, threads: int = 2) -> list[str]:
+    """wrk's arguments; it refuses more threads than connections (the sequential measurements use one)."""
+    return ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds:g}s",
+            "--timeout", "10s", "-s", script, url]
+
+
 def run_wrk(url: str, mode: str, product_ids: list[str], token: str, connections: int, seconds: float,
             threads: int = 2) -> dict:
     script = _LUA % {"ids": ",".join(f'"{p}"' for p in product_ids), "mode": mode, "token": token}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
-        out = subprocess.run(
-            # wrk refuses more threads than connections (the sequential measurements use one)
-            ["wrk", "-t", str(min(threads, connections)), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
-             "-s", f.name, url],
-            capture_output=True, text=True, timeout=seconds + 60, check=True,
-        ).stdout
+        out = subprocess.run(wrk_command(url, f.name, connections, seconds, threads),
+                             capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     finally:
         Path(f.name).unlink(missing_ok=True)
     line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
