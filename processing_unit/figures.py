@@ -1,8 +1,9 @@
 """What a unit announces in the grid (grid_config.processes): per-route rates and p99, errors, sockets.
 
 Rates and p99 are over the time since the previous call (one heartbeat, about a second),
-from the unit's own counters and latency histogram; p99 is the upper bound of the bucket
-the 99th percentile falls in (the histogram's resolution).
+from the unit's own counters and latency histogram; p99 is interpolated linearly inside the
+bucket it falls in, as Prometheus's ``histogram_quantile`` does, so a dashboard and a PromQL
+query over ``/metrics`` agree.
 """
 
 from __future__ import annotations
@@ -66,12 +67,20 @@ class UnitFigures:
 
 
 def _p99_ms(now: dict[float, float], before: dict[float, float]) -> float:
-    bounds = sorted(now)
-    deltas = [(le, now[le] - before.get(le, 0.0)) for le in bounds]
+    """The 99th percentile of the requests counted between ``before`` and ``now`` (cumulative
+    bucket counts by upper bound), in ms. The bucket's upper bound alone made "p99 250 ms"
+    mean anything from 100 to 250 ms; beyond the last finite bound it is that bound."""
+    deltas = [(le, now[le] - before.get(le, 0.0)) for le in sorted(now)]
     count = deltas[-1][1] if deltas else 0.0
     if count <= 0:
         return 0.0
+    rank = 0.99 * count
+    lower, below = 0.0, 0.0
     for le, cumulative in deltas:
-        if cumulative >= 0.99 * count:
-            return round(le * 1000, 1) if math.isfinite(le) else float(round(bounds[-2] * 1000, 1))
+        if cumulative >= rank:
+            if not math.isfinite(le):
+                return round(lower * 1000, 1)
+            inside = cumulative - below
+            return round((lower + (le - lower) * ((rank - below) / inside if inside > 0 else 1.0)) * 1000, 1)
+        lower, below = le, cumulative
     return 0.0
