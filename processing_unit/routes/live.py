@@ -6,7 +6,8 @@ up on the socket (too slow, shutdown). Every refusal is a close frame with a cod
 reason, never an HTTP error after the upgrade:
 
 ======  =============================================================================
- 4401   no token, bad or expired token, unknown user
+ 4401   no token, bad or expired token, unknown user (a token comes in ``Authorization:
+        Bearer``, in the offered subprotocol ``spacegrid.token.<token>``, or in ``?token=``)
  4400   a cursor this server did not issue (malformed, wrong number of positions)
  4410   a cursor older than the retention window, or from another stream
  4429   the user already holds ``SPACEGRID_WS_MAX_PER_USER`` sockets
@@ -46,10 +47,27 @@ KERNEL_SEND_BUFFER = 32 * 1024
 MAX_CLIENT_MESSAGE = 4096
 
 
+#: the subprotocol a unit answers with, and the prefix of the one that carries a token:
+#: a browser cannot set ``Authorization`` on a WebSocket, but it can offer subprotocols,
+#: ``new WebSocket(url, [PROTOCOL, TOKEN_PROTOCOL + token])``; unlike ``?token=``, a header
+#: stays out of URLs and so out of proxies' and browsers' logs and histories. A signed
+#: token is made of characters a subprotocol name may hold (letters, digits, ``-_.``).
+PROTOCOL = "spacegrid.live"
+TOKEN_PROTOCOL = "spacegrid.token."
+
+
+def _token_protocols(request: web.Request) -> tuple[str, ...]:
+    """The offered subprotocols that carry a token (at most one is used)."""
+    offered = (p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(","))
+    return tuple(p for p in offered if p.startswith(TOKEN_PROTOCOL) and len(p) > len(TOKEN_PROTOCOL))
+
+
 def _token(request: web.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
+    for offered in _token_protocols(request):
+        return offered[len(TOKEN_PROTOCOL):]
     return request.query.get("token", "").strip()
 
 
@@ -57,6 +75,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     socket = web.WebSocketResponse(
         heartbeat=request.app[SETTINGS].ws_heartbeat_s, compress=False, writer_limit=WRITER_LIMIT,
         max_msg_size=MAX_CLIENT_MESSAGE, timeout=CLOSE_TIMEOUT_S,
+        # the token's own subprotocol is known too: offered alone, aiohttp would otherwise log
+        # "protocols don't overlap" with the offered ones (the token) at WARNING, and a
+        # browser would fail the handshake; offered after PROTOCOL, PROTOCOL is chosen
+        protocols=(PROTOCOL, *_token_protocols(request)),
     )
     if not socket.can_prepare(request).ok:
         return problem_response(426, "Upgrade required", "GET /ws is a WebSocket: send 'Upgrade: websocket'",
@@ -68,7 +90,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         token = _token(request)
         if not token:
-            raise Unauthorized("send Authorization: Bearer <token> or ?token=<token> (POST /sessions gives one)")
+            raise Unauthorized(f"send Authorization: Bearer <token>, or offer the subprotocols {PROTOCOL} and "
+                               f"{TOKEN_PROTOCOL}<token> (POST /sessions gives one)")
         user_id = services.identity.tokens.verify(token)
         user = await services.identity.user(user_id)
         sub = request.app[LIVE].subscribe(user_id, bool(user.get("is_admin")), request.query.get("after"))
@@ -157,6 +180,7 @@ async def _close(socket: web.WebSocketResponse, transport: asyncio.Transport | N
 
 ROUTES = [
     RouteSpec("GET", "/ws", "live.ws", websocket,
-              "WebSocket of live messages: order changes, stock alerts (admins); ?token=, ?after=<cursor>",
+              "WebSocket of live messages: order changes, stock alerts (admins); a token in Authorization, "
+              "the subprotocol spacegrid.token.<token> (with spacegrid.live) or ?token=; ?after=<cursor>",
               status=101, content_type="text/plain", errors=(426,), tags=("live",), streaming=True),
 ]

@@ -108,6 +108,32 @@ async def test_refusals_are_close_frames_with_codes_and_reasons(shop: Shop) -> N
     assert (await r.json())["title"] == "Upgrade required"
 
 
+async def test_a_browser_sends_its_token_as_a_subprotocol_and_keeps_it_out_of_the_url(
+        shop: Shop, caplog: pytest.LogCaptureFixture) -> None:
+    # what `new WebSocket(url, ["spacegrid.live", "spacegrid.token." + token])` sends
+    api = await shop()
+    user = await api.signup()
+    product = await api.product(stock=5)
+    token = user.headers["Authorization"].split()[1]
+    async with api.client.ws_connect("/ws", protocols=("spacegrid.live", f"spacegrid.token.{token}")) as ws:
+        assert ws.protocol == "spacegrid.live"  # the token is not echoed back
+        assert (await messages(ws, 1))[0]["type"] == "ready"
+        placed = await order(api, user.headers, product["id"])
+        assert (await messages(ws, 1))[0]["order"]["id"] == placed["id"]
+    # offered alone, the token's subprotocol is accepted (a browser fails a handshake that
+    # answers none of its offers) and never written to a log
+    with caplog.at_level("DEBUG"):
+        async with api.client.ws_connect("/ws", protocols=(f"spacegrid.token.{token}",)) as ws:
+            assert (await messages(ws, 1))[0]["type"] == "ready"
+    assert token not in caplog.text
+    async with api.client.ws_connect("/ws", protocols=("spacegrid.live", "spacegrid.token.forged")) as ws:
+        code, reason = await closed_with(ws)
+        assert (code, "invalid token" in reason) == (4401, True), reason
+    async with api.client.ws_connect("/ws", protocols=("spacegrid.live",)) as ws:
+        code, reason = await closed_with(ws)
+        assert code == 4401 and "spacegrid.token.<token>" in reason, reason
+
+
 async def test_a_users_order_changes_arrive_in_order_after_ready(shop: Shop) -> None:
     api = await shop()
     alice, bob = await api.signup(), await api.signup()
