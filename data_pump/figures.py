@@ -1,4 +1,6 @@
-"""What a pump announces in the grid (grid_config.processes): rate, lag, un-shipped, dead letters."""
+"""What a pump announces in the grid (grid_config.processes): rate, lag, un-shipped, dead letters,
+and the journal credits its reconciliation gave back (leaked by writers that died after a take:
+a number that keeps rising says writers keep dying mid-write)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ def pump_figures(metrics: PumpMetrics, names: Names) -> dict[str, Any]:
         "events_per_s": round(metrics.refresh_rate(), 2),
         "shipped_total": total(r, "spacegrid_pump_shipped_total"),
         "dead_letters_total": total(r, "spacegrid_pump_dead_letters_total"),
+        "credits_restored_total": total(r, "spacegrid_journal_credits_restored_total"),
         "owned_shards": total(r, "spacegrid_pump_owned_shards"),
         "unshipped": kinds(by_label(r, "spacegrid_pump_unshipped", "map")),
         "oldest_unshipped_s": oldest,

@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 from data_pump.embedded import run_embedded
+from data_pump.figures import pump_figures
 from data_pump.local_channel import LocalChannel
 from data_pump.metrics import PumpMetrics
 from data_pump.reconcile import CreditReconciler
@@ -133,6 +134,8 @@ async def test_the_embedded_pump_restores_leaked_credits_and_counts_them(grid):
             assert await grid.change_log.credits(grid.names.products, 0) is None
             assert f'spacegrid_journal_credits_restored_total{{map="{grid.names.products}"}} 8.0' in \
                 metrics.render().decode()
+            # what the pump announces, so the dashboard's process table shows it too
+            assert pump_figures(metrics, grid.names)["credits_restored_total"] == 8
             return True
 
         await eventually_async(restored, timeout=10, interval=0.05)
