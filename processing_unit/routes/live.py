@@ -66,8 +66,9 @@ def _token(request: web.Request) -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    for offered in _token_protocols(request):
-        return offered[len(TOKEN_PROTOCOL):]
+    offered = _token_protocols(request)
+    if offered:
+        return offered[0][len(TOKEN_PROTOCOL):]
     return request.query.get("token", "").strip()
 
 
