@@ -102,6 +102,7 @@ STOCK_RETURN = 6
 STOCK_FORGET = 7
 # 8 MEMBER_STATUS: a task run on every member (grid_config/member_status.py)
 STOCK_STEPS = 9
+# 10 ID_ORDER: a comparator, the order of a query's page (grid_config/hazelcast_grid.IdOrder)
 #: steps in one :class:`StockSteps` at most (the Java side refuses more)
 MAX_STEPS = 1024
 

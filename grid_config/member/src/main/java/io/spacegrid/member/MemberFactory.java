@@ -22,6 +22,8 @@ public final class MemberFactory implements DataSerializableFactory {
     /** a task, not an entry processor: run on every member by `spacegrid grid status` */
     public static final int MEMBER_STATUS = 8;
     public static final int STOCK_STEPS = 9;
+    /** a comparator, not an entry processor: a query page's order (HazelcastGrid.query) */
+    public static final int ID_ORDER = 10;
 
     @Override
     public IdentifiedDataSerializable create(int classId) {
@@ -35,6 +37,7 @@ public final class MemberFactory implements DataSerializableFactory {
             case STOCK_FORGET -> new StockForget();
             case MEMBER_STATUS -> new MemberStatus();
             case STOCK_STEPS -> new StockSteps();
+            case ID_ORDER -> new IdOrder();
             default -> null; // Hazelcast reports an unknown class id itself
         };
     }
