@@ -413,6 +413,25 @@ class MemberStep(Protocol[A]):
     def changed_nothing(self, answer: Any) -> bool: ...
 
 
+class NoFields(IdentifiedDataSerializable):
+    """An object of the member factory with nothing on the wire (``io.spacegrid.member.NoFields``:
+    a task that answers about its member, a comparator); subclasses set ``CLASS_ID``."""
+
+    CLASS_ID = 0
+
+    def write_data(self, object_data_output: ObjectDataOutput) -> None:
+        pass
+
+    def read_data(self, object_data_input: ObjectDataInput) -> None:
+        pass
+
+    def get_factory_id(self) -> int:
+        return FACTORY_ID
+
+    def get_class_id(self) -> int:
+        return self.CLASS_ID
+
+
 class MemberProcessor(IdentifiedDataSerializable):
     """Base of every processor of the member factory: ids, equality by fields, a readable repr.
 

@@ -39,11 +39,10 @@ import random
 from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
 
 import orjson
-from hazelcast.serialization.api import IdentifiedDataSerializable
 
 from grid_config.credit_gives import CreditGives
 from grid_config.credit_processors import CreditAnswer, CreditsGive, CreditsTake
-from grid_config.entry_processors import FACTORY_ID, MemberStep
+from grid_config.entry_processors import MemberStep, NoFields
 from grid_config.errors import BacklogFull, Disconnected, GridError, GridUnavailable, Indeterminate, WriteConflict
 from grid_config.events import stamped, unstamped
 from grid_config.hazelcast_asyncio import HazelcastConnection
@@ -102,21 +101,11 @@ def _sort_key(key: str) -> int | None:
 ID_ORDER_CLASS_ID = 10
 
 
-class IdOrder(IdentifiedDataSerializable):
+class IdOrder(NoFields):
     """``io.spacegrid.member.IdOrder``: the order of a query's page, by key in id order
-    (:func:`~grid_config.ports.id_order`), applied by the members. No fields."""
+    (:func:`~grid_config.ports.id_order`), applied by the members."""
 
-    def write_data(self, object_data_output: Any) -> None:
-        pass
-
-    def read_data(self, object_data_input: Any) -> None:
-        pass
-
-    def get_factory_id(self) -> int:
-        return FACTORY_ID
-
-    def get_class_id(self) -> int:
-        return ID_ORDER_CLASS_ID
+    CLASS_ID = ID_ORDER_CLASS_ID
 
 
 def _encode(key: str, value: Value) -> Any:

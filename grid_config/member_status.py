@@ -11,28 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hazelcast.serialization.api import IdentifiedDataSerializable
-
-from grid_config.entry_processors import FACTORY_ID
+from grid_config.entry_processors import NoFields
 
 MEMBER_STATUS_CLASS_ID = 8
 EXECUTOR = "spacegrid-status"
 
 
-class MemberStatusTask(IdentifiedDataSerializable):
+class MemberStatusTask(NoFields):
     """No fields: the member answers about itself."""
 
-    def write_data(self, object_data_output: Any) -> None:
-        pass
-
-    def read_data(self, object_data_input: Any) -> None:
-        pass
-
-    def get_factory_id(self) -> int:
-        return FACTORY_ID
-
-    def get_class_id(self) -> int:
-        return MEMBER_STATUS_CLASS_ID
+    CLASS_ID = MEMBER_STATUS_CLASS_ID
 
 
 def every_member_status(client: Any) -> list[dict[str, Any]]:

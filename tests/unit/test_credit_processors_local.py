@@ -107,6 +107,7 @@ def test_class_ids_match_the_java_factory() -> None:
     from pathlib import Path
 
     import grid_config
+    from grid_config.hazelcast_grid import ID_ORDER_CLASS_ID
     from grid_config.member_status import MEMBER_STATUS_CLASS_ID
 
     java = (Path(grid_config.__file__).parent / "member/src/main/java/io/spacegrid/member/MemberFactory.java").read_text()
@@ -114,7 +115,8 @@ def test_class_ids_match_the_java_factory() -> None:
     assert java_ids == {"FACTORY_ID": FACTORY_ID, "STOCK_HOLD": STOCK_HOLD, "STOCK_RELEASE": STOCK_RELEASE,
                         "STOCK_SETTLE": STOCK_SETTLE, "CREDITS_TAKE": CREDITS_TAKE, "CREDITS_GIVE": CREDITS_GIVE,
                         "STOCK_RETURN": STOCK_RETURN, "STOCK_FORGET": STOCK_FORGET,
-                        "MEMBER_STATUS": MEMBER_STATUS_CLASS_ID, "STOCK_STEPS": STOCK_STEPS}
+                        "MEMBER_STATUS": MEMBER_STATUS_CLASS_ID, "STOCK_STEPS": STOCK_STEPS,
+                        "ID_ORDER": ID_ORDER_CLASS_ID}
     factories = data_serializable_factories()[FACTORY_ID]
     assert {i: c.__name__ for i, c in factories.items()} == {
         1: "StockHold", 2: "StockRelease", 3: "StockSettle", 4: "CreditsTake", 5: "CreditsGive",

@@ -1,9 +1,5 @@
 package io.spacegrid.member;
 
-import com.hazelcast.nio.ObjectDataInput;
-import com.hazelcast.nio.ObjectDataOutput;
-import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
-
 import java.util.Comparator;
 import java.util.Map;
 
@@ -14,7 +10,7 @@ import java.util.Map;
  * sort and cut a page, so a page costs the client its {@code limit} entries, not every match.
  * No fields.
  */
-public final class IdOrder implements Comparator<Map.Entry<Object, Object>>, IdentifiedDataSerializable {
+public final class IdOrder extends NoFields implements Comparator<Map.Entry<Object, Object>> {
 
     public IdOrder() {
     }
@@ -25,19 +21,6 @@ public final class IdOrder implements Comparator<Map.Entry<Object, Object>>, Ide
         String y = String.valueOf(b.getKey());
         int byLength = Integer.compare(x.length(), y.length());
         return byLength != 0 ? byLength : x.compareTo(y);
-    }
-
-    @Override
-    public void writeData(ObjectDataOutput out) {
-    }
-
-    @Override
-    public void readData(ObjectDataInput in) {
-    }
-
-    @Override
-    public int getFactoryId() {
-        return MemberFactory.FACTORY_ID;
     }
 
     @Override

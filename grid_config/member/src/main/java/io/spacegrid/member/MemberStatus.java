@@ -13,9 +13,6 @@ import com.hazelcast.internal.partition.PartitionReplica;
 import com.hazelcast.internal.partition.impl.MigrationStats;
 import com.hazelcast.map.IMap;
 import com.hazelcast.map.LocalMapStats;
-import com.hazelcast.nio.ObjectDataInput;
-import com.hazelcast.nio.ObjectDataOutput;
-import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
 
 import java.util.UUID;
 import java.util.concurrent.Callable;
@@ -30,7 +27,7 @@ import java.util.concurrent.Callable;
  * <p>Partition replicas and migration counts come from Hazelcast's internal partition
  * service (there is no public API for them); the rest is public API. Read-only.
  */
-public final class MemberStatus implements Callable<String>, IdentifiedDataSerializable, HazelcastInstanceAware {
+public final class MemberStatus extends NoFields implements Callable<String>, HazelcastInstanceAware {
 
     private transient HazelcastInstance hz;
 
@@ -141,21 +138,6 @@ public final class MemberStatus implements Callable<String>, IdentifiedDataSeria
             }
         }
         return out.append('"');
-    }
-
-    @Override
-    public void writeData(ObjectDataOutput out) {
-        // no fields: the member answers about itself
-    }
-
-    @Override
-    public void readData(ObjectDataInput in) {
-        // no fields
-    }
-
-    @Override
-    public int getFactoryId() {
-        return MemberFactory.FACTORY_ID;
     }
 
     @Override
