@@ -413,11 +413,22 @@ class MemberStep(Protocol[A]):
     def changed_nothing(self, answer: Any) -> bool: ...
 
 
-class NoFields(IdentifiedDataSerializable):
-    """An object of the member factory with nothing on the wire (``io.spacegrid.member.NoFields``:
-    a task that answers about its member, a comparator); subclasses set ``CLASS_ID``."""
+class MemberObject(IdentifiedDataSerializable):
+    """An object of the member factory: its ids. Subclasses set ``CLASS_ID`` (the Java
+    class's id in ``MemberFactory``)."""
 
     CLASS_ID = 0
+
+    def get_factory_id(self) -> int:
+        return FACTORY_ID
+
+    def get_class_id(self) -> int:
+        return self.CLASS_ID
+
+
+class NoFields(MemberObject):
+    """A member object with nothing on the wire (``io.spacegrid.member.NoFields``: a task
+    that answers about its member, a comparator)."""
 
     def write_data(self, object_data_output: ObjectDataOutput) -> None:
         pass
@@ -425,27 +436,12 @@ class NoFields(IdentifiedDataSerializable):
     def read_data(self, object_data_input: ObjectDataInput) -> None:
         pass
 
-    def get_factory_id(self) -> int:
-        return FACTORY_ID
 
-    def get_class_id(self) -> int:
-        return self.CLASS_ID
-
-
-class MemberProcessor(IdentifiedDataSerializable):
+class MemberProcessor(MemberObject):
     """Base of every processor of the member factory: ids, equality by fields, a readable repr.
 
-    Subclasses set ``CLASS_ID`` (the Java class's id in ``MemberFactory``) and write and
-    read their fields in the Java class's order.
+    Subclasses set ``CLASS_ID`` and write and read their fields in the Java class's order.
     """
-
-    CLASS_ID = 0
-
-    def get_factory_id(self) -> int:
-        return FACTORY_ID
-
-    def get_class_id(self) -> int:
-        return self.CLASS_ID
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and vars(other) == vars(self)

@@ -49,7 +49,7 @@ from grid_config.hazelcast_asyncio import HazelcastConnection
 from grid_config.journal import credit_key
 from grid_config.member_status import EXECUTOR as STATUS_EXECUTOR, MemberStatusTask
 from grid_config.names import Names
-from grid_config.ports import A, Change, Grid, Page, Value, id_order
+from grid_config.ports import A, Change, Grid, Page, Value
 from grid_config.settings import CommonSettings
 
 #: synchronous backups of every map (hazelcast.yaml: backup-count 1)
@@ -295,8 +295,7 @@ class HazelcastGrid(Grid):
             conditions.append(p.greater(SORT_FIELD, after_sk))
         pred = p.true() if not conditions else conditions[0] if len(conditions) == 1 else p.and_(*conditions)
         # a fresh paging predicate per call: its first page (our cursor is the filter above)
-        entries = await self._aio.read(map_name, lambda m: m.entry_set(p.paging(pred, limit + 1, IdOrder())))
-        rows = sorted(entries, key=lambda kv: id_order(kv[0]))  # already in order; cheap insurance
+        rows = await self._aio.read(map_name, lambda m: m.entry_set(p.paging(pred, limit + 1, IdOrder())))
         page = rows[:limit]
         return Page(items=[_decode(v) for _, v in page],  # type: ignore[misc]
                     next_cursor=page[-1][0] if len(rows) > limit and page else None)

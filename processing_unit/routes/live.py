@@ -62,24 +62,25 @@ def _token_protocols(request: web.Request) -> tuple[str, ...]:
     return tuple(p for p in offered if p.startswith(TOKEN_PROTOCOL) and len(p) > len(TOKEN_PROTOCOL))
 
 
-def _token(request: web.Request) -> str:
+def _token(request: web.Request, offered: tuple[str, ...]) -> str:
+    """``Authorization: Bearer``, else the first of the ``offered`` token subprotocols, else ``?token=``."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    offered = _token_protocols(request)
     if offered:
         return offered[0][len(TOKEN_PROTOCOL):]
     return request.query.get("token", "").strip()
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
+    offered = _token_protocols(request)
     socket = web.WebSocketResponse(
         heartbeat=request.app[SETTINGS].ws_heartbeat_s, compress=False, writer_limit=WRITER_LIMIT,
         max_msg_size=MAX_CLIENT_MESSAGE, timeout=CLOSE_TIMEOUT_S,
         # the token's own subprotocol is known too: offered alone, aiohttp would otherwise log
         # "protocols don't overlap" with the offered ones (the token) at WARNING, and a
         # browser would fail the handshake; offered after PROTOCOL, PROTOCOL is chosen
-        protocols=(PROTOCOL, *_token_protocols(request)),
+        protocols=(PROTOCOL, *offered),
     )
     if not socket.can_prepare(request).ok:
         return problem_response(426, "Upgrade required", "GET /ws is a WebSocket: send 'Upgrade: websocket'",
@@ -89,7 +90,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     _bound_buffers(transport)
     metrics, services = request.app[METRICS], request.app[SERVICES]
     try:
-        token = _token(request)
+        token = _token(request, offered)
         if not token:
             raise Unauthorized(f"send Authorization: Bearer <token>, or offer the subprotocols {PROTOCOL} and "
                                f"{TOKEN_PROTOCOL}<token> (POST /sessions gives one)")
